@@ -1,0 +1,15 @@
+"""mdn_course: the code of a narrated course on Mixture Density Network RNNs.
+
+The notebooks import everything they use from here, so every line a student
+runs is also compiled, documented and tested in this package.
+"""
+from .data import WORLD, WorldSpec, bayes_optimal_nll, generate_synthetic_data, true_next_state_mixture
+from .device import describe_device, get_device, set_seed
+from .loss import mdn_loss, mdn_nll_from_logs
+from .mixture import gaussian_pdf, mixture_pdf, plot_mixture
+from .model import MDNHead, MDNRNN, MixtureOutput, WorldLSTM
+from .training import TrainingHistory, evaluate_nll, train_model
+
+__version__ = "0.1.0"
+from .dream import dream, predict_next, sample_mixture
+from .plots import plot_predicted_mixture, plot_training_curve, plot_trajectories

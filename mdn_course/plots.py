@@ -1,0 +1,87 @@
+"""Figures the lessons draw from a trained model: loss curve, predicted mixture, trajectories.
+
+Each helper draws on a given matplotlib Axes (or a new one), titles and labels
+it, adds a legend, and returns the Axes so a notebook can adjust it further.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from .data import WORLD
+from .dream import predict_next
+from .mixture import plot_mixture
+from .training import TrainingHistory
+
+__all__ = ["plot_training_curve", "plot_predicted_mixture", "plot_trajectories"]
+
+
+def _axes(ax, figsize=(8, 4)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_training_curve(history: TrainingHistory, bayes_floor: Optional[float] = None, *, ax=None,
+                        title: str = "MDN-RNN training: NLL per step"):
+    """Training and held-out NLL per epoch, with the Bayes-optimal floor as a dashed line."""
+    ax = _axes(ax)
+    epochs = np.arange(1, history.epochs + 1)
+    ax.plot(epochs, history.train_nll, label="training NLL")
+    ax.plot(epochs, history.heldout_nll, label="held-out NLL")
+    if bayes_floor is not None:
+        ax.axhline(bayes_floor, color="black", linestyle="--",
+                   label=f"Bayes-optimal floor ({bayes_floor:.2f})")
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("negative log-likelihood (nats per step)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_predicted_mixture(model, z_t, a_t=None, *, dim: int = 1, ax=None, title: Optional[str] = None,
+                           x: Optional[np.ndarray] = None, min_weight: float = 0.02):
+    """The model's predicted density for one dimension of z[t+1] after one step from ``z_t``.
+
+    Uses a fresh LSTM state and zero action by default. Components with weight
+    below ``min_weight`` are not shaded (they are still in the total).
+    """
+    out = predict_next(model, z_t, a_t)
+    pi = out.pi[0, dim].double().cpu().numpy()
+    mu = out.mu[0, dim].double().cpu().numpy()
+    sigma = out.sigma[0, dim].double().cpu().numpy()
+    pi = pi / pi.sum()
+    state = ", ".join(f"{v:.1f}" for v in torch.as_tensor(z_t).reshape(-1).tolist())
+    if x is None:
+        x = np.linspace(-1.0, 1.0, 600) + float(torch.as_tensor(z_t).reshape(-1)[dim])
+    return plot_mixture(pi, mu, sigma, ax=_axes(ax), x=x, min_weight=min_weight,
+                        title=title or f"Predicted z[{dim}] at the next step from z = [{state}]",
+                        xlabel=f"next z[{dim}]")
+
+
+def plot_trajectories(real: Optional[torch.Tensor] = None, dreamed: Optional[torch.Tensor] = None, *,
+                      ax=None, title: str = "Trajectories in the 2-D world", max_each: int = 50,
+                      show_fork: bool = True):
+    """Real (blue) and dreamed (red) trajectories, each (N, T, 2), with the fork line z[0] = 0.5."""
+    ax = _axes(ax, figsize=(6, 6))
+    for data, color, label in ((real, "tab:blue", "real"), (dreamed, "tab:red", "dreamed")):
+        if data is None:
+            continue
+        arr = torch.as_tensor(data).detach().cpu().numpy()[:max_each]
+        for i, traj in enumerate(arr):
+            ax.plot(traj[:, 0], traj[:, 1], color=color, alpha=0.35, linewidth=1,
+                    label=f"{label} ({len(arr)})" if i == 0 else None)
+        ax.scatter(arr[:, 0, 0], arr[:, 0, 1], color=color, s=12, marker="o", zorder=3)
+    if show_fork:
+        ax.axvline(WORLD.fork_threshold, color="orange", linestyle="--", label="fork: z[0] = 0.5")
+    ax.set_title(title)
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    return ax
