@@ -8,7 +8,7 @@ from .device import describe_device, get_device, set_seed
 from .loss import mdn_loss, mdn_nll_from_logs
 from .mixture import gaussian_pdf, mixture_pdf, plot_mixture
 from .model import MDNHead, MDNRNN, MixtureOutput, WorldLSTM
-from .training import TrainingHistory, evaluate_nll, train_model
+from .training import TrainingHistory, evaluate_nll, train_lesson_model, train_model
 
 __version__ = "0.1.0"
 from .dream import dream, predict_next, sample_mixture

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .loss import mdn_nll_from_logs
 from .model import MDNRNN
 
-__all__ = ["TrainingHistory", "train_model", "evaluate_nll"]
+__all__ = ["TrainingHistory", "train_model", "evaluate_nll", "train_lesson_model"]
 
 
 @dataclass
@@ -121,3 +121,22 @@ def train_model(model: MDNRNN, z: torch.Tensor, a: torch.Tensor, *, epochs: int 
     history.seconds = time.perf_counter() - started
     model.eval()
     return history
+
+
+def train_lesson_model(seed: int = 0, *, progress: bool = True, device=None):
+    """Train the course's standard model on the standard data: what lessons 4 and 5 both use.
+
+    Seeds everything, generates ``generate_synthetic_data(seed=seed)``, builds
+    ``MDNRNN()`` on ``device`` (default: ``get_device()``) and runs ``train_model``
+    with its defaults. Returns ``(model, history, z, a)``; the data stay on the CPU.
+    Each lesson runs on its own in a fresh runtime, so the dreaming lesson calls
+    this again rather than depending on a file the training lesson wrote.
+    """
+    from .data import generate_synthetic_data
+    from .device import get_device, set_seed
+
+    set_seed(seed)
+    z, a = generate_synthetic_data(seed=seed)
+    model = MDNRNN().to(device or get_device())
+    history = train_model(model, z, a, seed=seed, progress=progress)
+    return model, history, z, a
