@@ -50,14 +50,14 @@ def _make_generator(seed: Optional[int], generator: Optional[torch.Generator]) -
     return g
 
 
-def generate_synthetic_data(n_sequences: int = 4000, seq_len: int = 20, *, seed: Optional[int] = 0,
+def generate_synthetic_data(n_sequences: int = 4000, seq_len: int = 20, *, seed: Optional[int] = None,
                             generator: Optional[torch.Generator] = None,
                             world: WorldSpec = WORLD) -> Tuple[torch.Tensor, torch.Tensor]:
     """Simulate ``n_sequences`` trajectories of ``seq_len`` steps, all at once.
 
     Returns ``z`` of shape (n_sequences, seq_len + 1, 2) and ``a`` of shape
     (n_sequences, seq_len, 2), float32 on the CPU (move them with ``.to(device)``).
-    Randomness comes only from ``seed`` or ``generator`` (a CPU ``torch.Generator``),
+    Randomness comes only from ``seed`` (default 0) or ``generator`` (a CPU ``torch.Generator``),
     never from torch's global state, so calling this does not disturb other seeded code.
     """
     if n_sequences < 1 or seq_len < 1:
