@@ -70,9 +70,11 @@ ENV_URL = "MDN_COURSE_NARRATION_URL"
 #: Environment variable with the Google Drive file id of the narration pack.
 ENV_DRIVE_ID = "MDN_COURSE_NARRATION_DRIVE_ID"
 
-#: Release URL of the narration pack. Empty until a release is published;
-#: the environment variable ``MDN_COURSE_NARRATION_URL`` overrides it.
-DEFAULT_PACK_URL = ""
+#: Release URL of the narration pack, built by ``python -m mdn_course.narration pack``
+#: and attached to each GitHub release under this name. In Colab the install cell
+#: clones the repository, so the audio is normally found locally and this is the
+#: fallback. The environment variable ``MDN_COURSE_NARRATION_URL`` overrides it.
+DEFAULT_PACK_URL = "https://github.com/mdn-course/mdn-course/releases/latest/download/narration-pack.zip"
 #: Google Drive file id of the narration pack. Empty until uploaded;
 #: the environment variable ``MDN_COURSE_NARRATION_DRIVE_ID`` overrides it.
 DEFAULT_DRIVE_ID = ""
