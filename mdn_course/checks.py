@@ -181,7 +181,7 @@ def _diagnose(got: float, pi, mu, sigma, z, expected: float) -> str:
         if _close(got, value, rel=1e-3, abs_=1e-3):
             return f"mdn_loss returned {got:.4f} where {expected:.4f} was expected. Likely mistake: {mistake}."
     return (f"mdn_loss returned {got:.4f} where {expected:.4f} was expected, and it matches none of the usual "
-            "mistakes. Re-check each step: log N = -0.5*((z-mu)/sigma)**2 - log(sigma) - 0.5*log(2*pi); "
+            "mistakes. Re-check each step: log N = -((z-mu)/sigma)**2 / 2 - log(sigma) - log(2*pi) / 2; "
             "logsumexp(log(pi) + log N) over K; sum over dimensions; mean over samples; negate.")
 
 
@@ -285,9 +285,9 @@ def _check_learns(loss_fn: LossFn) -> str:
             out = model(z[idx, :-1], a[idx])
             loss = _call(loss_fn, out.pi, out.mu, out.sigma, z[idx, 1:])
             _as_float(loss)
-            optimizer.zero_grad()
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
             optimizer.step()
     after = evaluate_nll(model, z_test, a_test)
     if not (math.isfinite(after) and after < before - 1.0 and after < floor + 1.0):
