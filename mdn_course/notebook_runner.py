@@ -1,0 +1,228 @@
+"""Execute the lesson notebooks headless, the way a student's fresh runtime would.
+
+``run_notebooks`` runs each notebook of the series in its own fresh kernel
+(with nbclient), with the notebook folder as working directory and
+``MPLBACKEND=Agg``, and writes the executed copies plus every figure (as
+``<notebook>_<cell>_<k>.png``) into an output folder. The sources are never
+modified. A per-notebook timing table is printed at the end; a failing
+notebook is reported and the others still run.
+
+``refresh_committed`` is the maintainer's tool: it re-executes the solution
+notebooks *in place* so their stored outputs (which nbval compares against)
+are current, clears the outputs of the narration cells (they would embed
+megabytes of audio), drops run-specific metadata (widget state, timings), and
+regenerates the student notebooks.
+
+Command line::
+
+    python -m mdn_course.notebook_runner [--out DIR] [--only NAME ...] [--timeout S]
+    python -m mdn_course.notebook_runner --refresh [--only NAME ...]
+
+Kernels get ``OMP_NUM_THREADS=1`` unless it is already set: the lesson
+models are tiny, one thread is faster on a small CPU than two that wait for
+each other, and the stored outputs were produced that way.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import nbformat
+from nbformat import NotebookNode
+
+__all__ = ["GITHUB_REPO", "colab_url", "NOTEBOOK_DIR", "series", "kernel_env", "execute_notebook", "extract_figures",
+           "run_notebooks", "refresh_committed", "is_narration_cell", "clean_for_commit", "main"]
+
+#: GitHub "org/repo" of the course: the Colab badges and the Colab install cells point here.
+GITHUB_REPO = "mdn-course/mdn-course"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+DEFAULT_OUT = REPO_ROOT / "outputs" / "notebooks"
+_NARRATION_CALL = re.compile(r'^\s*play\(\s*["\'][^"\']+["\']\s*\)\s*;?\s*$')
+
+Result = Tuple[str, float, bool]
+
+
+def colab_url(notebook_name: str) -> str:
+    """The "Open in Colab" address of a notebook in the course repository."""
+    return f"https://colab.research.google.com/github/{GITHUB_REPO}/blob/main/notebooks/{notebook_name}"
+
+
+def series(names: Optional[Iterable[str]] = None, nb_dir: Path = NOTEBOOK_DIR,
+           include_students: bool = False) -> List[Path]:
+    """The lesson notebooks in order; ``names`` selects by file name, stem or number prefix ("04")."""
+    paths = sorted(p for p in Path(nb_dir).glob("*.ipynb")
+                   if include_students or not p.stem.endswith("_student"))
+    if not names:
+        return paths
+    chosen = []
+    for name in names:
+        stem = Path(name).name.removesuffix(".ipynb")
+        matches = [p for p in sorted(Path(nb_dir).glob("*.ipynb"))
+                   if p.stem == stem or (p.stem.startswith(stem + "_") and not p.stem.endswith("_student"))]
+        if not matches:
+            raise ValueError(f"no notebook matches {name!r}; the notebooks are: "
+                             + ", ".join(p.name for p in paths))
+        chosen.extend(m for m in matches[:1] if m not in chosen)
+    return chosen
+
+
+def kernel_env(base: Optional[dict] = None) -> dict:
+    """Environment for the kernels: headless matplotlib, this package importable, one CPU thread."""
+    env = dict(os.environ if base is None else base)
+    env["MPLBACKEND"] = "Agg"
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+def execute_notebook(path: Path, timeout: int = 600) -> Tuple[NotebookNode, float, Optional[str]]:
+    """Execute a copy of ``path`` in a fresh kernel; return (executed notebook, seconds, error or None)."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, record_timing=False,
+                            store_widget_state=True,  # nbclient fails on Output widgets without it
+                            resources={"metadata": {"path": str(path.parent)}})
+    started = time.perf_counter()
+    error = None
+    try:
+        client.execute(env=kernel_env())
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    except Exception as exc:  # kernel start failures and the like: report, don't crash the series
+        error = f"{type(exc).__name__}: {exc}"
+    return nb, time.perf_counter() - started, error
+
+
+def extract_figures(nb: NotebookNode, stem: str, out_dir: Path) -> List[Path]:
+    """Write every image/png output as ``<stem>_<cell index>_<k>.png``; return the paths."""
+    written = []
+    for index, cell in enumerate(nb.cells):
+        k = 0
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                target = Path(out_dir) / f"{stem}_{index:02d}_{k}.png"
+                target.write_bytes(base64.b64decode(data["image/png"]))
+                written.append(target)
+                k += 1
+    return written
+
+
+def _print_table(results: Sequence[Result], stream=None) -> None:
+    stream = stream or sys.stdout
+    width = max([len("notebook")] + [len(name) for name, _, _ in results])
+    print(f"\n{'notebook'.ljust(width)}  seconds  status", file=stream)
+    for name, seconds, ok in results:
+        print(f"{name.ljust(width)}  {seconds:7.1f}  {'ok' if ok else 'FAILED'}", file=stream)
+    total = sum(s for _, s, _ in results)
+    print(f"{'total'.ljust(width)}  {total:7.1f}  "
+          f"{sum(ok for *_, ok in results)}/{len(results)} ok", file=stream)
+
+
+def run_notebooks(out_dir=DEFAULT_OUT, names: Optional[Iterable[str]] = None, timeout: int = 600,
+                  progress: bool = True) -> List[Result]:
+    """Execute the series (or ``names``) headless; write executed notebooks and PNGs to ``out_dir``.
+
+    Returns ``[(notebook file name, seconds, ok), ...]``; sources are untouched.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: List[Result] = []
+    for path in series(names):
+        if progress:
+            print(f"running {path.name} ...", flush=True)
+        nb, seconds, error = execute_notebook(path, timeout=timeout)
+        nbformat.write(nb, out_dir / path.name)
+        figures = extract_figures(nb, path.stem, out_dir)
+        if progress:
+            status = "ok" if error is None else f"FAILED ({error})"
+            print(f"  {seconds:.1f} s, {len(figures)} figures, {status}", flush=True)
+        results.append((path.name, seconds, error is None))
+    if progress:
+        _print_table(results)
+    return results
+
+
+# ---------------------------------------------------------------- committing executed notebooks
+
+def is_narration_cell(cell: NotebookNode) -> bool:
+    """A code cell that only calls ``play("<segment>")``."""
+    return cell.cell_type == "code" and bool(_NARRATION_CALL.match(cell.source.strip()))
+
+
+def clean_for_commit(nb: NotebookNode) -> NotebookNode:
+    """Clear narration outputs and drop run-specific metadata (in place); return ``nb``."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if is_narration_cell(cell):
+            cell.outputs = []
+    return nb
+
+
+def refresh_committed(names: Optional[Iterable[str]] = None, timeout: int = 600,
+                      progress: bool = True) -> List[Result]:
+    """Re-execute the solution notebooks in place for committing, then regenerate student notebooks.
+
+    A notebook that fails is left as it was (and reported). Narration-cell
+    outputs are cleared; nothing time- or machine-dependent is kept beyond the
+    cells tagged ``nbval-ignore-output``.
+    """
+    from .student_version import notebook_text, write_student_notebooks
+
+    results: List[Result] = []
+    for path in series(names):
+        if progress:
+            print(f"refreshing {path.name} ...", flush=True)
+        nb, seconds, error = execute_notebook(path, timeout=timeout)
+        if error is None:
+            path.write_text(notebook_text(clean_for_commit(nb)), encoding="utf-8")
+        elif progress:
+            print(f"  FAILED, left unchanged: {error}", flush=True)
+        results.append((path.name, seconds, error is None))
+    written = write_student_notebooks(NOTEBOOK_DIR)
+    if progress:
+        for target in written:
+            print(f"regenerated {target.name}")
+        _print_table(results)
+    return results
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mdn_course.notebook_runner",
+                                     description="Execute the lesson notebooks headless.")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="folder for executed notebooks and figures (default: outputs/notebooks)")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="run only this notebook (file name, stem or number like 04); repeatable")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    parser.add_argument("--refresh", action="store_true",
+                        help="maintainers: re-execute the solution notebooks IN PLACE for committing "
+                             "and regenerate the student notebooks")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines or table")
+    args = parser.parse_args(argv)
+    try:
+        if args.refresh:
+            results = refresh_committed(args.only, timeout=args.timeout, progress=not args.quiet)
+        else:
+            results = run_notebooks(args.out, args.only, timeout=args.timeout, progress=not args.quiet)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if all(ok for *_, ok in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""Make the student version of an exercise notebook from its solution notebook.
+
+The solution notebook (for example ``notebooks/03_exercise_mdn_loss.ipynb``) is
+the single source of an exercise. Its answer cells carry the tag ``answer`` and
+mark the part a student writes with nbgrader's markers::
+
+    def mdn_loss(pi, mu, sigma, z_next):
+        \"\"\"Docstring the student keeps.\"\"\"
+        ### BEGIN SOLUTION
+        ...reference answer...
+        ### END SOLUTION
+
+The student version keeps every cell, id, tag and metadata entry, replaces each
+solution region by a stub that raises ``NotImplementedError`` with a hint (so
+*defining* the function works and only *calling* it fails), and clears all
+outputs and execution counts.
+
+This module also owns the exercise's verification cells: ``check_cells()``
+builds them from the registry ``mdn_course.checks.CHECKS`` (one explanatory
+markdown cell and one ``run_check`` cell per check, in registry order) and
+``refresh_check_cells()`` puts them into a solution notebook.
+
+Command line (from the repository root)::
+
+    python -m mdn_course.student_version                   # regenerate notebooks/*_student.ipynb
+    python -m mdn_course.student_version --check           # exit 1 naming stale student notebooks
+    python -m mdn_course.student_version --refresh-checks  # rebuild check cells in solution notebooks
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import nbformat
+from nbformat import NotebookNode
+
+__all__ = [
+    "BEGIN_SOLUTION", "END_SOLUTION", "MarkerError", "HINTS", "CHECK_NOTES",
+    "NOTEBOOK_DIR", "strip_solution", "make_student_notebook", "solution_notebooks",
+    "student_path", "notebook_text", "write_student_notebooks", "out_of_sync",
+    "check_cells", "refresh_check_cells", "main",
+]
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+ANSWER_TAG = "answer"
+CHECK_TAG = "check"
+
+#: The repository's notebook folder.
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+#: Hint raised by the stub of each answer cell, by its nbgrader ``grade_id``.
+HINTS: Dict[str, str] = {
+    "mdn_loss_answer": (
+        "write mdn_loss: per-component Gaussian log-density, plus log(pi), "
+        "torch.logsumexp over the last axis (K), sum over latent dimensions, mean, then negate"
+    ),
+}
+DEFAULT_HINT = "write your answer here, replacing this line"
+
+
+class MarkerError(ValueError):
+    """A solution notebook's BEGIN/END SOLUTION markers do not pair up."""
+
+
+# ---------------------------------------------------------------- solution regions -> stubs
+
+def _marker(line: str) -> Optional[str]:
+    stripped = line.strip()
+    if stripped == BEGIN_SOLUTION:
+        return "begin"
+    if stripped == END_SOLUTION:
+        return "end"
+    return None
+
+
+def strip_solution(source: str, hint: str = DEFAULT_HINT, *, where: str = "cell",
+                   cell_type: str = "code") -> str:
+    """Replace every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region of ``source``.
+
+    In a code cell the region becomes two lines at the indentation of the
+    BEGIN marker: a ``# YOUR CODE HERE`` comment and
+    ``raise NotImplementedError("<hint>")``. In a markdown cell it becomes
+    ``YOUR ANSWER HERE``. Raises ``MarkerError`` (naming ``where`` and the
+    line) for an END without a BEGIN, a nested BEGIN, or a BEGIN never closed.
+    """
+    out: List[str] = []
+    open_at: Optional[int] = None
+    for number, line in enumerate(source.split("\n"), start=1):
+        kind = _marker(line)
+        if kind == "begin":
+            if open_at is not None:
+                raise MarkerError(f"{where}: line {number} opens a solution region inside the one "
+                                  f"opened at line {open_at}; add '{END_SOLUTION}' before it")
+            open_at = number
+            indent = line[: len(line) - len(line.lstrip())]
+            if cell_type == "code":
+                out.append(f"{indent}# YOUR CODE HERE")
+                out.append(f"{indent}raise NotImplementedError({json.dumps(hint, ensure_ascii=False)})")
+            else:
+                out.append(f"{indent}YOUR ANSWER HERE")
+        elif kind == "end":
+            if open_at is None:
+                raise MarkerError(f"{where}: line {number} has '{END_SOLUTION}' without a matching "
+                                  f"'{BEGIN_SOLUTION}' above it")
+            open_at = None
+        elif open_at is None:
+            out.append(line)
+    if open_at is not None:
+        raise MarkerError(f"{where}: the solution region opened at line {open_at} is never closed; "
+                          f"add '{END_SOLUTION}'")
+    return "\n".join(out)
+
+
+def _has_markers(source: str) -> bool:
+    return any(_marker(line) for line in source.split("\n"))
+
+
+def _tags(cell: NotebookNode) -> List[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def make_student_notebook(solution_nb: NotebookNode, *, name: str = "notebook") -> NotebookNode:
+    """Return the student version of ``solution_nb`` (which is left unchanged).
+
+    Solution regions become stubs with a hint (``HINTS`` by the cell's
+    nbgrader ``grade_id``), every output is removed and every execution count
+    set to None; cell ids, tags, metadata and all other cells stay as they are.
+    """
+    nb = copy.deepcopy(solution_nb)
+    for index, cell in enumerate(nb.cells):
+        source = cell.get("source", "")
+        if _has_markers(source):
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+            cell["source"] = strip_solution(source, HINTS.get(grade_id, DEFAULT_HINT),
+                                            where=f"{name}, cell {index} (id {cell.get('id', '?')})",
+                                            cell_type=cell.cell_type)
+        if cell.cell_type == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+# ---------------------------------------------------------------- files
+
+def notebook_text(nb: NotebookNode) -> str:
+    """The exact text a notebook is stored as (what ``nbformat.write`` produces)."""
+    return nbformat.writes(nb) + "\n"
+
+
+def student_path(solution_path: Path) -> Path:
+    solution_path = Path(solution_path)
+    return solution_path.with_name(f"{solution_path.stem}_student.ipynb")
+
+
+def solution_notebooks(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
+    """Notebooks in ``nb_dir`` with at least one ``answer`` cell (student versions excluded)."""
+    found = []
+    for path in sorted(Path(nb_dir).glob("*.ipynb")):
+        if path.stem.endswith("_student"):
+            continue
+        nb = nbformat.read(path, as_version=4)
+        if any(ANSWER_TAG in _tags(c) for c in nb.cells):
+            found.append(path)
+    return found
+
+
+def _expected_student_text(solution: Path) -> str:
+    nb = nbformat.read(solution, as_version=4)
+    return notebook_text(make_student_notebook(nb, name=solution.name))
+
+
+def write_student_notebooks(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
+    """Regenerate every ``*_student.ipynb``; return the files written."""
+    written = []
+    for solution in solution_notebooks(nb_dir):
+        target = student_path(solution)
+        target.write_text(_expected_student_text(solution), encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def out_of_sync(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
+    """Student notebooks that are missing or differ from what their solution generates."""
+    stale = []
+    for solution in solution_notebooks(nb_dir):
+        target = student_path(solution)
+        if not target.exists() or target.read_text(encoding="utf-8") != _expected_student_text(solution):
+            stale.append(target)
+    return stale
+
+
+# ---------------------------------------------------------------- the verification cells
+
+#: What each check tests and why, shown in a markdown cell above it.
+CHECK_NOTES: Dict[str, str] = {
+    "returns_scalar": (
+        "A loss you can train with is a single number that remembers how it was computed. This "
+        "check asks for a 0-dimensional tensor connected to `mu`: calling `.item()`, `.numpy()` or "
+        "building a new tensor from the result would cut the gradient off."
+    ),
+    "single_gaussian": (
+        "With one component (K = 1) a mixture is just a Gaussian, so your loss must agree with "
+        "`torch.distributions.Normal(mu, sigma).log_prob`, negated, summed over dimensions and "
+        "averaged. If this fails, look at the Gaussian log-density first: the `-log(sigma)` term, "
+        "the factor 1/2, and whether `sigma` was treated as a variance."
+    ),
+    "mixture": (
+        "Random mixtures with K = 5 components and 3 latent dimensions, compared with the same "
+        "computation in float64. A wrong sign, a mean where a sum belongs, or forgetting `log(pi)` "
+        "all show up here, and the message names the one that matches your number."
+    ),
+    "far_from_means": (
+        "Targets 100 standard deviations away from every mean, and standard deviations from "
+        "1e-4 to 1e3. Each component's density is then smaller than the smallest float32, so "
+        "`log(sum(exp(...)))` returns `-inf` and the loss becomes `inf`. `torch.logsumexp` "
+        "subtracts the largest term before exponentiating and stays exact. Trained models meet "
+        "such targets early on, when their guesses are still poor."
+    ),
+    "leading_dims": (
+        "During training `pi` has shape (batch, time, D, K), not just (N, D, K). Reduce over "
+        "the last axis for K and the next one for D, and average over everything in front, "
+        "whatever its shape: `dim=-1` works where `dim=2` does not."
+    ),
+    "gradients": (
+        "Training follows the gradient, so it has to be right as well as finite. Your loss is "
+        "differentiated with respect to `mu` and `sigma` in float64 and compared with a reference."
+    ),
+    "learns": (
+        "The end-to-end test: a small MDN-RNN is trained for 150 steps on the course's world "
+        "using **your** loss, and its held-out negative log-likelihood must fall to within one nat "
+        "of the best possible value. This takes about a second."
+    ),
+}
+
+
+def _check_markdown(name: str, description: str, points: int, note: Optional[str]) -> str:
+    unit = "point" if points == 1 else "points"
+    body = note or f"This check tests that the loss {description}."
+    return f"#### Check `{name}` ({points} {unit}): {description}\n\n{body}"
+
+
+def check_cells(checks=None) -> List[NotebookNode]:
+    """Markdown + code cell pairs for every check in ``checks`` (default: the registry), in order.
+
+    Code cells: source ``run_check("<name>", mdn_loss)``, tag ``check``, and
+    metadata ``check``/``points``/``nbgrader``; ids ``check-<name>`` and
+    ``about-check-<name>`` so regenerating them gives identical cells.
+    """
+    if checks is None:
+        from .checks import CHECKS as checks
+    cells: List[NotebookNode] = []
+    for name, check in checks.items():
+        about = nbformat.v4.new_markdown_cell(
+            _check_markdown(name, check.description, check.points, CHECK_NOTES.get(name)))
+        about["id"] = f"about-check-{name}".replace("_", "-")
+        code = nbformat.v4.new_code_cell(f'run_check("{name}", mdn_loss)')
+        code["id"] = f"check-{name}".replace("_", "-")
+        code["metadata"] = {
+            "tags": [CHECK_TAG],
+            "check": name,
+            "points": check.points,
+            "nbgrader": {"grade": True, "solution": False, "locked": True, "points": check.points,
+                         "grade_id": f"check_{name}", "schema_version": 3},
+        }
+        cells.extend([about, code])
+    return cells
+
+
+def _is_check_cell(cell: NotebookNode) -> bool:
+    return (CHECK_TAG in _tags(cell)) or str(cell.get("id", "")).startswith("about-check-")
+
+
+def refresh_check_cells(nb: NotebookNode, checks=None) -> NotebookNode:
+    """Replace ``nb``'s check cells (in place) with ``check_cells(checks)``; return ``nb``.
+
+    The existing check cells must form one contiguous block; the new block goes
+    where it was (or at the end when there is none). Outputs of the old check
+    cells are dropped, so re-execute the notebook afterwards.
+    """
+    positions = [i for i, c in enumerate(nb.cells) if _is_check_cell(c)]
+    new = check_cells(checks)
+    if not positions:
+        nb.cells.extend(new)
+        return nb
+    first, last = positions[0], positions[-1]
+    if positions != list(range(first, last + 1)):
+        raise ValueError("the check cells are not one contiguous block; move them together first")
+    nb.cells[first:last + 1] = new
+    return nb
+
+
+# ---------------------------------------------------------------- command line
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mdn_course.student_version",
+                                     description="Generate student notebooks from solution notebooks.")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 and name the student notebooks that are out of sync")
+    parser.add_argument("--refresh-checks", action="store_true",
+                        help="rebuild the check cells of every solution notebook from the registry "
+                             "(re-execute them afterwards), then regenerate the student notebooks")
+    parser.add_argument("--dir", type=Path, default=NOTEBOOK_DIR, help="notebook folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            stale = out_of_sync(args.dir)
+            for path in stale:
+                print(f"out of sync: {path.name} (run: python -m mdn_course.student_version)")
+            if not stale:
+                print("student notebooks are in sync")
+            return 1 if stale else 0
+        if args.refresh_checks:
+            for solution in solution_notebooks(args.dir):
+                nb = nbformat.read(solution, as_version=4)
+                solution.write_text(notebook_text(refresh_check_cells(nb)), encoding="utf-8")
+                print(f"refreshed check cells: {solution.name} (re-execute it before committing)")
+        for path in write_student_notebooks(args.dir):
+            print(f"wrote {path.name}")
+    except MarkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

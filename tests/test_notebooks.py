@@ -1,0 +1,296 @@
+"""The lesson notebooks: structure, the generated student exercise, and nbval runs.
+
+Fast tests (no kernel): the student notebook is in sync with its solution
+source, the exercise's check cells equal what the check registry generates,
+every notebook has its badge / install / setup / narration cells, and the
+stub of the answer cell defines the function without running it.
+
+Slow tests (``-m notebooks``; about a minute on two cores): nbval in strict
+mode on every solution notebook (stored outputs must reproduce), and nbval
+in lax mode on the student exercise, which must fail at exactly its check
+cells, and on the student exercise with the reference answer put back, which
+must pass everywhere. nbval runs in a subprocess (two xdist workers, one
+notebook per worker at a time) and its per-cell results are read from JUnit XML.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mdn_course.checks import CHECKS
+from mdn_course.notebook_runner import (GITHUB_REPO, NOTEBOOK_DIR, colab_url, is_narration_cell,
+                                         kernel_env, series)
+from mdn_course.student_version import (BEGIN_SOLUTION, END_SOLUTION, MarkerError, check_cells,
+                                        make_student_notebook, notebook_text, out_of_sync,
+                                        solution_notebooks, strip_solution, student_path)
+
+REPO = Path(__file__).resolve().parent.parent
+SANITIZE = NOTEBOOK_DIR / "nbval_sanitize.cfg"
+EXERCISE = NOTEBOOK_DIR / "03_exercise_mdn_loss.ipynb"
+SOLUTIONS = series()
+SEGMENT = re.compile(r'^play\("(?P<id>[^"]+)"\)$')
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def _tags(cell):
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def _code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+# ---------------------------------------------------------------- the series and its structure
+
+def test_series_is_complete():
+    names = [p.name for p in SOLUTIONS]
+    assert names == ["01_why_distributions.ipynb", "02_the_model.ipynb", "03_exercise_mdn_loss.ipynb",
+                     "04_training.ipynb", "05_dreaming.ipynb"]
+    assert solution_notebooks(NOTEBOOK_DIR) == [EXERCISE]
+    assert student_path(EXERCISE).exists()
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_notebook_opening_cells(path):
+    nb = _read(path)
+    title = nb.cells[0]
+    assert title.cell_type == "markdown" and title.source.startswith("# ")
+    assert f"({colab_url(path.name)})" in title.source   # the "Open in Colab" badge
+    assert "minutes" in title.source
+    install = next(c for c in _code_cells(nb))
+    assert 'if "google.colab" in sys.modules' in install.source
+    assert f"https://github.com/{GITHUB_REPO} " in install.source and "pip install -q -e" in install.source
+    setup = _code_cells(nb)[1]
+    for needle in ("from mdn_course import get_device, describe_device, set_seed", "device = get_device()",
+                   "print(describe_device(device))", "set_seed(0)", "from mdn_course.narration import play"):
+        assert needle in setup.source
+    assert "nbval-ignore-output" in _tags(setup)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_narration_cells(path):
+    nb = _read(path)
+    number = path.name[:2]
+    ids = []
+    for cell in _code_cells(nb):
+        match = SEGMENT.match(cell.source.strip())
+        if not match:
+            continue
+        ids.append(match["id"])
+        assert "nbval-ignore-output" in _tags(cell)
+        assert is_narration_cell(cell)
+        assert cell.outputs == [], f"{path.name}: committed narration cell {match['id']} has outputs"
+    assert 3 <= len(ids) <= 6
+    for i, segment in enumerate(ids, start=1):
+        assert re.fullmatch(rf"{number}_{i:02d}_[a-z0-9_]+", segment), segment
+        script = REPO / "narration" / "scripts" / f"{segment}.txt"
+        assert script.exists(), f"missing narration script {script.name}"
+        words = len(script.read_text(encoding="utf-8").split())
+        assert 40 <= words <= 120, f"{script.name} has {words} words"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_committed_outputs_are_clean(path):
+    text = path.read_text(encoding="utf-8")
+    nb = _read(path)
+    assert "widgets" not in nb.metadata
+    assert all(c.execution_count is not None for c in _code_cells(nb)), "execute with the runner before committing"
+    assert not re.search(r"0x[0-9a-f]{8,}", text), "memory address in stored outputs"
+    for cell in _code_cells(nb):
+        for out in cell.outputs:
+            assert out.output_type != "error", f"{path.name} stores an error output"
+            for value in ([out.get("text", "")] + [v for k, v in out.get("data", {}).items() if k.startswith("text/")]):
+                value = "".join(value) if isinstance(value, list) else str(value)
+                assert "/work/" not in value and "/tmp/" not in value, "absolute path in stored outputs"
+
+
+# ---------------------------------------------------------------- the generated student exercise
+
+def test_student_notebooks_in_sync():
+    assert out_of_sync(NOTEBOOK_DIR) == [], "run: python -m mdn_course.student_version"
+    for solution in solution_notebooks(NOTEBOOK_DIR):
+        expected = notebook_text(make_student_notebook(_read(solution), name=solution.name))
+        assert student_path(solution).read_text(encoding="utf-8") == expected
+
+
+def test_student_notebook_is_clean_and_otherwise_identical():
+    solution, student = _read(EXERCISE), _read(student_path(EXERCISE))
+    assert len(solution.cells) == len(student.cells)
+    for a, b in zip(solution.cells, student.cells):
+        assert a.id == b.id and a.cell_type == b.cell_type and a.metadata == b.metadata
+        if b.cell_type == "code":
+            assert b.outputs == [] and b.execution_count is None
+        if "answer" in _tags(a):
+            assert BEGIN_SOLUTION in a.source and BEGIN_SOLUTION not in b.source
+            assert 'raise NotImplementedError("' in b.source or "raise NotImplementedError('" in b.source
+        else:
+            assert a.source == b.source
+
+
+def test_answer_cell_metadata_and_stub_behaviour():
+    solution, student = _read(EXERCISE), _read(student_path(EXERCISE))
+    answers = [c for c in solution.cells if "answer" in _tags(c)]
+    assert len(answers) == 1
+    answer = answers[0]
+    assert answer.metadata["nbgrader"] == {"grade": False, "solution": True, "locked": False,
+                                           "grade_id": "mdn_loss_answer", "schema_version": 3}
+    assert "mdn_course.mdn_loss" not in answer.source and "import mdn_loss" not in answer.source
+    stub = next(c for c in student.cells if "answer" in _tags(c))
+    assert stub.source.startswith("def mdn_loss(pi, mu, sigma, z_next):\n    \"\"\"")
+    namespace = {}
+    exec("import math, torch\n" + stub.source, namespace)   # defining the stub works ...
+    with pytest.raises(NotImplementedError, match="logsumexp"):
+        namespace["mdn_loss"](None, None, None, None)         # ... only calling it fails
+    reference = {}
+    exec("import math, torch\n" + answer.source, reference)
+    from mdn_course.checks import run_all_checks
+    assert run_all_checks(reference["mdn_loss"], names=["mixture", "far_from_means"]) == \
+        {"mixture": None, "far_from_means": None}
+
+
+def test_check_cells_equal_registry():
+    nb = _read(EXERCISE)
+    generated = check_cells()
+    ids = {c.id for c in generated}
+    stored = [c for c in nb.cells if c.id in ids or "check" in _tags(c)]
+    assert [(c.id, c.cell_type, c.source, c.metadata) for c in stored] == \
+        [(c.id, c.cell_type, c.source, c.metadata) for c in generated]
+    code = [c for c in stored if c.cell_type == "code"]
+    assert [c.metadata["check"] for c in code] == list(CHECKS)
+    for cell, check in zip(code, CHECKS.values()):
+        assert cell.source == f'run_check("{check.name}", mdn_loss)'
+        assert cell.metadata["points"] == check.points == cell.metadata["nbgrader"]["points"]
+        assert cell.metadata["nbgrader"]["grade_id"] == f"check_{check.name}"
+    setup = _code_cells(nb)[1]
+    assert "from mdn_course.checks import run_check" in setup.source
+
+
+def test_check_cells_follow_registry_changes():
+    from mdn_course.checks import Check
+
+    fake = {"b": Check("b", 3, "does b", lambda f: "ok"), "a": Check("a", 1, "does a", lambda f: "ok")}
+    cells = check_cells(fake)
+    assert [c.cell_type for c in cells] == ["markdown", "code", "markdown", "code"]
+    assert [c.metadata["check"] for c in cells if c.cell_type == "code"] == ["b", "a"]
+    assert "does b" in cells[0].source and cells[1].metadata["points"] == 3
+
+
+def test_unbalanced_markers_are_reported():
+    body = "def f():\n    {}\n    return 1\n"
+    with pytest.raises(MarkerError, match="never closed"):
+        strip_solution(body.format(BEGIN_SOLUTION), where="x")
+    with pytest.raises(MarkerError, match="without a matching"):
+        strip_solution(body.format(END_SOLUTION), where="x")
+    nested = f"{BEGIN_SOLUTION}\n{BEGIN_SOLUTION}\n{END_SOLUTION}\n"
+    with pytest.raises(MarkerError, match="inside"):
+        strip_solution(nested)
+    nb = copy.deepcopy(_read(EXERCISE))
+    answer = next(c for c in nb.cells if "answer" in _tags(c))
+    answer.source = answer.source.replace(END_SOLUTION, "")
+    with pytest.raises(MarkerError):
+        make_student_notebook(nb)
+
+
+def test_student_cli_check_passes():
+    proc = subprocess.run([sys.executable, "-m", "mdn_course.student_version", "--check"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- nbval (slow)
+
+def _nbval(paths, xml: Path, *, lax: bool) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax" if lax else "--nbval",
+           "--nbval-sanitize-with", str(SANITIZE), "--nbval-current-env", "--nbval-cell-timeout", "300",
+           "-p", "no:cacheprovider", "-q", "--junitxml", str(xml), "-o", "junit_family=xunit1",
+           "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml")]
+    if len(paths) > 1:
+        cmd += ["-n", "2", "--dist", "loadfile"]
+    cmd += [str(p) for p in paths]
+    return subprocess.run(cmd, cwd=REPO, env=kernel_env(), capture_output=True, text=True, timeout=900)
+
+
+def _cell_results(xml: Path):
+    """{notebook file name: {code cell number: 'passed' | 'failed' | 'skipped'}} from JUnit XML."""
+    results = {}
+    for case in ET.parse(xml).iter("testcase"):
+        match = re.fullmatch(r"Cell (\d+)", case.get("name", ""))
+        if not match:
+            continue
+        source = case.get("file") or case.get("classname", "")
+        name = next((part for part in re.split(r"[/\\]", source) if part.endswith(".ipynb")), source)
+        if not name.endswith(".ipynb"):
+            name = source.split(".ipynb")[0].replace(".", "/").split("/")[-1] + ".ipynb"
+        status = "passed"
+        if case.find("failure") is not None or case.find("error") is not None:
+            status = "failed"
+        elif case.find("skipped") is not None:
+            status = "skipped"
+        results.setdefault(name, {})[int(match.group(1))] = status
+    return results
+
+
+@pytest.fixture(scope="session")
+def strict_run(tmp_path_factory):
+    xml = tmp_path_factory.mktemp("nbval") / "strict.xml"
+    proc = _nbval(SOLUTIONS, xml, lax=False)
+    return proc, _cell_results(xml)
+
+
+@pytest.fixture(scope="session")
+def lax_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("student")
+    student = _read(student_path(EXERCISE))
+    reference = next(c for c in _read(EXERCISE).cells if "answer" in _tags(c))
+    for cell in student.cells:
+        if "answer" in _tags(cell):
+            cell.source = reference.source
+    answered = folder / "03_exercise_with_reference_answer.ipynb"
+    answered.write_text(notebook_text(student), encoding="utf-8")
+    xml = folder / "lax.xml"
+    proc = _nbval([student_path(EXERCISE), answered], xml, lax=True)
+    return proc, _cell_results(xml), answered.name
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_solution_notebook_nbval_strict(strict_run, path):
+    proc, results = strict_run
+    cells = results.get(path.name)
+    assert cells, f"nbval collected nothing for {path.name}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+    assert len(cells) == len(_code_cells(_read(path)))
+    failed = [n for n, status in cells.items() if status != "passed"]
+    assert not failed, f"{path.name}: cells {failed} failed under nbval:\n{proc.stdout[-6000:]}"
+
+
+@pytest.mark.notebooks
+def test_student_exercise_fails_exactly_at_checks(lax_run):
+    proc, results, _ = lax_run
+    name = student_path(EXERCISE).name
+    code = _code_cells(_read(student_path(EXERCISE)))
+    cells = results.get(name)
+    assert cells and len(cells) == len(code), f"nbval did not run {name}:\n{proc.stdout[-3000:]}"
+    expected = {i: ("failed" if "check" in _tags(c) else "passed") for i, c in enumerate(code)}
+    assert cells == expected, proc.stdout[-6000:]
+    assert "not implemented yet" in proc.stdout
+
+
+@pytest.mark.notebooks
+def test_student_exercise_with_reference_answer_passes(lax_run):
+    proc, results, answered = lax_run
+    cells = results.get(answered)
+    assert cells, f"nbval did not run the answered notebook:\n{proc.stdout[-3000:]}"
+    failed = [n for n, status in cells.items() if status != "passed"]
+    assert not failed, f"cells {failed} failed:\n{proc.stdout[-6000:]}"
