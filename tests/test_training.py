@@ -44,3 +44,14 @@ def test_mismatched_data_named():
         train_model(MDNRNN(), z[:, :-1], a, progress=False)
     with pytest.raises(ValueError, match="latent_dim=3"):
         train_model(MDNRNN(latent_dim=3, action_dim=2), z, a, progress=False)
+
+
+def test_cpu_threads_restores_the_previous_setting():
+    from mdn_course.training import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with cpu_threads(None):
+        assert torch.get_num_threads() == before
