@@ -1,0 +1,282 @@
+"""Generate the grader's test corpus: submissions of the mdn_loss exercise and the row each must get.
+
+    python tests/grading_corpus/make_corpus.py          # rewrite the committed .ipynb files + expected.csv
+
+Each submission looks like the student notebook (imports, the setup line
+``from mdn_course.checks import run_check``, an answer cell tagged ``answer``,
+one ``check`` cell per registry entry) with one thing changed. ``EXPECTED``
+holds the row each must get: status, points, the checks that pass, and words
+the message must contain. ``sandbox_probes(dest, sentinel, port)`` writes the
+two notebooks that try to escape (delete a file outside the scratch dir, open
+sockets); the test generates those into its own tmp dir, with its own sentinel
+file and the port of a listening server (they are not committed).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+from mdn_course.checks import CHECKS  # noqa: E402
+
+ALL = list(CHECKS)
+
+CORRECT = '''def mdn_loss(pi, mu, sigma, z_next):
+    """Mean negative log-likelihood of z_next under per-dimension Gaussian mixtures."""
+    z = z_next.unsqueeze(-1)
+    log_n = -0.5 * ((z - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
+    return -torch.logsumexp(torch.log(pi) + log_n, dim=-1).sum(dim=-1).mean()
+'''
+
+
+def _variant(body: str) -> str:
+    return ("def mdn_loss(pi, mu, sigma, z_next):\n"
+            "    z = z_next.unsqueeze(-1)\n"
+            "    log_n = -0.5 * ((z - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)\n"
+            + body)
+
+
+WRONG_SIGN = _variant("    return torch.logsumexp(torch.log(pi) + log_n, dim=-1).sum(dim=-1).mean()\n")
+MEAN_OVER_DIMS = _variant("    return -torch.logsumexp(torch.log(pi) + log_n, dim=-1).mean()\n")
+NO_LOG_WEIGHTS = _variant("    return -torch.logsumexp(log_n, dim=-1).sum(dim=-1).mean()\n")
+NAIVE_LOGSUMEXP = _variant("    return -torch.log(torch.sum(pi * torch.exp(log_n), dim=-1)).sum(dim=-1).mean()\n")
+VARIANCE_AS_STD = '''def mdn_loss(pi, mu, sigma, z_next):
+    z = z_next.unsqueeze(-1)
+    log_n = -0.5 * (z - mu) ** 2 / sigma - 0.5 * torch.log(sigma) - 0.5 * math.log(2 * math.pi)
+    return -torch.logsumexp(torch.log(pi) + log_n, dim=-1).sum(dim=-1).mean()
+'''
+RETURNS_ITEM = _variant("    return (-torch.logsumexp(torch.log(pi) + log_n, dim=-1).sum(dim=-1).mean()).item()\n")
+
+REFERENCE_PLAIN = '''from mdn_course import mdn_loss as reference_loss
+
+def mdn_loss(pi, mu, sigma, z_next):
+    return reference_loss(pi, mu, sigma, z_next)
+'''
+REFERENCE_IMPORTLIB = '''import importlib
+_pkg = importlib.import_module("mdn_" + "course")
+
+def mdn_loss(pi, mu, sigma, z_next):
+    return getattr(_pkg, "mdn" + "_loss")(pi, mu, sigma, z_next)
+'''
+# a copy of the reference's code made at definition time: checks.reference_guard alone does not see it
+REFERENCE_COPY = '''import types
+_mod = getattr(__import__("mdn_" + "course.loss"), "lo" + "ss")
+_ref = getattr(_mod, "mdn" + "_loss")
+_copy = types.FunctionType(_ref.__code__, _ref.__globals__)
+
+def mdn_loss(pi, mu, sigma, z_next):
+    return _copy(pi, mu, sigma, z_next)
+'''
+REBIND_RUN_CHECK = '''def run_check(name, loss_fn):
+    print("✓", name)
+
+def mdn_loss(pi, mu, sigma, z_next):
+    return torch.zeros((), requires_grad=True)
+'''
+PATCH_CHECKS = '''import importlib
+_checks = importlib.import_module("mdn_" + "course.checks")
+_checks.run_check.__code__ = (lambda name, loss_fn: None).__code__
+
+def mdn_loss(pi, mu, sigma, z_next):
+    return torch.zeros((), requires_grad=True)
+'''
+INFINITE_LOOP = '''def mdn_loss(pi, mu, sigma, z_next):
+    total = 0.0
+    while True:  # "until it converges"
+        total += 1.0
+'''
+CRASH = '''import os
+
+def mdn_loss(pi, mu, sigma, z_next):
+    os._exit(1)
+'''
+SYNTAX_ERROR = '''def mdn_loss(pi, mu, sigma, z_next)
+    return -torch.logsumexp(torch.log(pi), dim=-1).sum(-1).mean()
+'''
+MEMORY_HOG = "_buffer = bytearray(8 * 1024 ** 3)  # 8 GiB: over the grader's address-space cap\n" + CORRECT
+
+DELETE_PROBE = '''import os
+_ESCAPED = False
+for _path in {sentinels!r}:
+    try:
+        os.remove(_path)
+        _ESCAPED = True
+    except OSError:
+        pass
+
+''' + CORRECT.replace("    z = z_next", "    if _ESCAPED:\n        return torch.zeros((), requires_grad=True)\n    z = z_next", 1)
+
+SOCKET_PROBE = '''import socket
+_ESCAPED = []
+for _addr in (("127.0.0.1", {port}), ("1.1.1.1", 53), ("8.8.8.8", 443)):
+    try:
+        _s = socket.create_connection(_addr, timeout=2)
+        _s.close()
+        _ESCAPED.append(_addr)
+    except OSError:
+        pass
+
+''' + CORRECT.replace("    z = z_next", "    if _ESCAPED:\n        return torch.zeros((), requires_grad=True)\n    z = z_next", 1)
+
+
+# ---------------------------------------------------------------- notebooks
+
+def _cell_id(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def notebook(answer: Optional[str], *, tag_answer: bool = True, edit=None) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    # like the distributed notebook, the setup and narration cells carry nbval-ignore-output: not tampering
+    cells = [nbformat.v4.new_markdown_cell("# Exercise: implement `mdn_loss`"),
+             nbformat.v4.new_code_cell("%matplotlib inline\nimport math\n\nimport torch\n\n"
+                                       "from mdn_course.checks import run_check",
+                                       metadata={"tags": ["nbval-ignore-output"]}),
+             nbformat.v4.new_code_cell('print("narration: your turn")',
+                                       metadata={"tags": ["nbval-ignore-output", "narration"]})]
+    if answer is not None:
+        meta = {"nbgrader": {"grade": False, "solution": True, "locked": False,
+                             "grade_id": "mdn_loss_answer", "schema_version": 3}}
+        if tag_answer:
+            meta["tags"] = ["answer"]
+        cells.append(nbformat.v4.new_code_cell(answer, metadata=meta))
+    for name, check in CHECKS.items():
+        cells.append(nbformat.v4.new_markdown_cell(f"Check `{name}`: {check.description} ({check.points} pt)"))
+        cells.append(nbformat.v4.new_code_cell(f'run_check("{name}", mdn_loss)', metadata={
+            "tags": ["check"], "check": name, "points": check.points,
+            "nbgrader": {"grade": True, "solution": False, "locked": True, "points": check.points,
+                         "grade_id": f"check_{name}", "schema_version": 3}}))
+    nb.cells = cells
+    if edit is not None:
+        edit(nb)
+    for i, c in enumerate(nb.cells):
+        c["id"] = f"cell-{i}"
+    return nb
+
+
+def _check_cell(nb, name):
+    return next(c for c in nb.cells if c.get("metadata", {}).get("check") == name)
+
+
+def _tamper_cells(nb):
+    nb.cells.remove(_check_cell(nb, "far_from_means"))             # deleted
+    _check_cell(nb, "mixture").source = "run_check(\"mixture\", lambda *a: None)"   # edited
+    _check_cell(nb, "learns").metadata["points"] = 10              # points inflated
+    _check_cell(nb, "learns").metadata["nbgrader"]["points"] = 10
+
+
+def _tamper_markers(nb):
+    _check_cell(nb, "mixture").source = "# NBVAL_IGNORE_OUTPUT\n" + _check_cell(nb, "mixture").source
+    _check_cell(nb, "gradients").source = "# NBVAL_SKIP\n" + _check_cell(nb, "gradients").source
+    _check_cell(nb, "learns").metadata["tags"] = ["check", "nbval-skip"]
+    _check_cell(nb, "leading_dims").metadata["tags"] = ["check", "raises-exception"]
+    answer = next(c for c in nb.cells if "answer" in c.get("metadata", {}).get("tags", []))
+    answer.source = "# NBVAL_RAISES_EXCEPTION\n" + answer.source
+
+
+def _fake_outputs(nb):
+    for name, check in CHECKS.items():
+        cell = _check_cell(nb, name)
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                               text=f"✓ {name} ({check.points} pt): passed\n")]
+        cell.execution_count = None          # cleared counts, hand-written outputs
+    _check_cell(nb, "mixture").outputs[0].text = "✓ learns (1 pt): passed\n"
+
+
+def _no_answer(nb):
+    nb.cells.insert(3, nbformat.v4.new_code_cell("# TODO: I did not get to this one\nx = 1"))
+
+
+# name -> (answer, notebook kwargs, expected row)
+def _exp(status: str, points: int, passed: List[str], words: List[str]) -> dict:
+    return {"status": status, "points": points, "passed": passed, "words": words}
+
+
+CASES: Dict[str, tuple] = {
+    "01_correct": (CORRECT, {}, _exp("ok", 10, ALL, ["7/7 checks passed"])),
+    "02_wrong_sign": (WRONG_SIGN, {}, _exp("ok", 1, ["returns_scalar"], ["wrong sign"])),
+    "03_mean_over_dims": (MEAN_OVER_DIMS, {}, _exp("ok", 2, ["returns_scalar", "learns"],
+                                                   ["mean over latent dimensions"])),
+    "04_missing_log_weights": (NO_LOG_WEIGHTS, {}, _exp("ok", 4, ["returns_scalar", "single_gaussian", "learns"],
+                                                            ["missing log-weights"])),
+    # log(sum(exp)) underflows only far from every mean: the checks keep their other random inputs
+    # within 10 sigma, so this mistake fails far_from_means alone, on every run
+    "05_naive_logsumexp": (NAIVE_LOGSUMEXP, {}, _exp("ok", 8, [n for n in ALL if n != "far_from_means"],
+                                                     ["far_from_means", "logsumexp"])),
+    "06_variance_as_std": (VARIANCE_AS_STD, {}, _exp("ok", 1, ["returns_scalar"], ["sigma used as a variance"])),
+    "07_returns_item": (RETURNS_ITEM, {}, _exp("ok", 0, [], [".item()"])),
+    "08_tampered_cells": (CORRECT, {"edit": _tamper_cells},
+                          _exp("tampered", 10, ALL, ["'far_from_means' was deleted", "'mixture'", "edited",
+                                                     "claims 10 points"])),
+    "09_tampered_markers": (WRONG_SIGN, {"edit": _tamper_markers},
+                            _exp("tampered", 1, ["returns_scalar"], ["NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP",
+                                                                    "nbval-skip", "raises-exception",
+                                                                    "NBVAL_RAISES_EXCEPTION"])),
+    "10_faked_outputs": (RETURNS_ITEM, {"edit": _fake_outputs},
+                         _exp("tampered", 0, [], ["no execution count", "faked output"])),
+    "11_reference_plain": (REFERENCE_PLAIN, {}, _exp("error", 0, [], ["uses the reference implementation"])),
+    "12_reference_importlib": (REFERENCE_IMPORTLIB, {}, _exp("error", 0, [], ["uses the reference implementation"])),
+    "13_reference_copy": (REFERENCE_COPY, {}, _exp("error", 0, [], ["uses the reference implementation",
+                                                                     "run time"])),
+    "14_rebind_run_check": (REBIND_RUN_CHECK, {}, _exp("tampered", 1, ["returns_scalar"], ["redefines run_check"])),
+    "15_patch_checks": (PATCH_CHECKS, {}, _exp("tampered", 0, [], ["altered the grader at run time",
+                                                                    "run_check was altered"])),
+    "16_infinite_loop": (INFINITE_LOOP, {}, _exp("timeout", 0, [], ["limit"])),
+    "17_crash": (CRASH, {}, _exp("error", 0, [], ["kernel died"])),
+    "18_syntax_error": (SYNTAX_ERROR, {}, _exp("error", 0, [], ["answer cell failed", "SyntaxError"])),
+    "19_no_answer": (None, {"edit": _no_answer}, _exp("invalid", 0, [], ["no answer cell"])),
+    "20_untagged_answer": (CORRECT, {"tag_answer": False}, _exp("ok", 10, ALL, ["no cell is tagged 'answer'"])),
+    "21_memory_hog": (MEMORY_HOG, {}, _exp("error", 0, [], ["MemoryError"])),
+}
+MALFORMED = "22_malformed"
+NOT_A_NOTEBOOK = "23_not_a_notebook"
+EXPECTED: Dict[str, dict] = {name: case[2] for name, case in CASES.items()}
+EXPECTED[MALFORMED] = _exp("invalid", 0, [], ["not valid JSON"])
+EXPECTED[NOT_A_NOTEBOOK] = _exp("invalid", 0, [], ["no 'cells' list"])
+# the two escape probes, generated per test run by sandbox_probes()
+EXPECTED["90_delete_probe"] = _exp("ok", 10, ALL, ["7/7"])
+EXPECTED["91_socket_probe"] = _exp("ok", 10, ALL, ["7/7"])
+
+
+def _write(nb, path: Path) -> None:
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def build(dest: Path = HERE) -> List[Path]:
+    """Write the fixed corpus into ``dest``; return the paths in sorted (grading) order."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, (answer, kwargs, _) in CASES.items():
+        _write(notebook(answer, **kwargs), dest / f"{name}.ipynb")
+    (dest / f"{MALFORMED}.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "def mdn_loss(',
+                                             encoding="utf-8")
+    (dest / f"{NOT_A_NOTEBOOK}.ipynb").write_text('{"message": "this is JSON but not a notebook"}\n',
+                                                  encoding="utf-8")
+    with open(dest / "expected.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["submission", "status", "points", *ALL, "message_words"])
+        for name, e in EXPECTED.items():
+            cols = [CHECKS[c].points if c in e["passed"] else 0 for c in ALL]
+            w.writerow([f"{name}.ipynb", e["status"], e["points"], *cols, " ; ".join(e["words"])])
+    return sorted(dest.glob("*.ipynb"))
+
+
+def sandbox_probes(dest: Path, sentinels=("/tmp/mdn-grade-sentinel",), port: int = 9) -> List[Path]:
+    """The escape probes: delete the ``sentinels`` (outside the scratch dir); connect to 127.0.0.1:``port`` and out."""
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = [dest / "90_delete_probe.ipynb", dest / "91_socket_probe.ipynb"]
+    _write(notebook(DELETE_PROBE.format(sentinels=[str(p) for p in sentinels])), paths[0])
+    _write(notebook(SOCKET_PROBE.format(port=int(port))), paths[1])
+    return paths
+
+
+if __name__ == "__main__":
+    build()
+    print(f"wrote {len(CASES) + 2} submissions and expected.csv to {HERE} "
+          "(the sandbox probes are generated by tests/test_grade.py)")
