@@ -261,3 +261,16 @@ def test_static_scan(src, kind):
     ref, grader, _ = scan_answer(src)
     assert bool(ref) == (kind == "reference"), ref
     assert bool(grader) == (kind == "grader"), grader
+
+
+def test_a_run_where_nothing_executed_is_the_graders_error_not_a_zero():
+    """If the kernel never starts (a broken grading machine), the row must not read as a student's 0 / ok."""
+    from mdn_course.grading import report, runner
+    from mdn_course.grading.submission import Submission
+
+    nb, layout = canonical.build(["def mdn_loss(pi, mu, sigma, z_next):\n    return pi.sum()\n"])
+    outcome = runner.RunOutcome(layout, records={}, returncode=1, output_tail="ModuleNotFoundError: mdn_course")
+    sub = Submission(Path("s.ipynb"), [""], [0], False)
+    row = report.grade_row("s.ipynb", sub, outcome, timeout=60)
+    assert row.status == "error" and row.points == 0
+    assert "grader could not run the notebook" in row.message and "ModuleNotFoundError" in row.message

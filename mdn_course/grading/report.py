@@ -140,9 +140,11 @@ def grade_row(name: str, sub: Submission, run: RunOutcome, timeout: float) -> Ro
         status = "tampered"
         row.findings += sub.tampering
         messages.append("tampering flagged (points from the canonical run): " + "; ".join(sub.tampering))
-    if run.returncode not in (0, 1) and not run.timed_out and not recs:
+    grader_failed = not run.timed_out and (not recs or (setup is not None and setup["outcome"] != "passed"))
+    if grader_failed:  # nothing of the answer ran: the grading environment, not the student, failed
         status = "error"
-        messages.insert(0, f"the grader's run failed (exit {run.returncode}): {_short(run.output_tail[-600:])}")
+        messages.insert(0, f"the grader could not run the notebook (exit {run.returncode}); ask the instructor "
+                           f"to check the grading machine: {_short(run.output_tail[-600:])}")
     if answer_problem:
         status = "timeout" if answer_timeout else "error"
         messages.insert(0, ("the answer cell ran past the per-cell limit (an infinite loop?)" if answer_timeout

@@ -66,6 +66,7 @@ def _bwrap_flags(scratch: str, userns: Optional[bool] = None) -> List[str]:
         "--dev", "/dev",
         "--proc", "/proc",
         "--tmpfs", "/tmp",
+        *_rebind_under_tmp(),
         "--bind", scratch, scratch,
         "--chdir", scratch,
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -74,6 +75,23 @@ def _bwrap_flags(scratch: str, userns: Optional[bool] = None) -> List[str]:
     if userns:
         flags += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
     return flags
+
+
+def _rebind_under_tmp() -> List[str]:
+    """Read-only binds for the interpreter and the package when they live under /tmp.
+
+    The private ``--tmpfs /tmp`` would otherwise hide them: a virtual environment or a
+    CI checkout under /tmp made every kernel fail to start inside the sandbox.
+    """
+    import mdn_course
+
+    needed = {sys.prefix, sys.exec_prefix, sys.base_prefix, str(Path(mdn_course.__file__).resolve().parent.parent)}
+    needed.update(p for p in sys.path if p and os.path.isdir(p))
+    kept: List[str] = []
+    for path in sorted({os.path.realpath(p) for p in needed}):  # sorted: a parent comes before its children
+        if path.startswith("/tmp/") and not any(path.startswith(parent + "/") for parent in kept):
+            kept.append(path)
+    return [flag for path in kept for flag in ("--ro-bind", path, path)]
 
 
 @lru_cache(maxsize=1)
