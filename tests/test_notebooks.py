@@ -79,6 +79,9 @@ def test_notebook_opening_cells(path):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+COURSE_WELCOME = "00_welcome"
+
+
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_narration_cells(path):
     nb = _read(path)
@@ -92,6 +95,10 @@ def test_narration_cells(path):
         assert "nbval-ignore-output" in _tags(cell)
         assert is_narration_cell(cell)
         assert cell.outputs == [], f"{path.name}: committed narration cell {match['id']} has outputs"
+    if number == "01":  # the course opens with one welcome segment before lesson 1's own
+        assert ids[0] == COURSE_WELCOME, f"lesson 1 should open with {COURSE_WELCOME}"
+        ids = ids[1:]
+    assert COURSE_WELCOME not in ids
     assert 3 <= len(ids) <= 6
     for i, segment in enumerate(ids, start=1):
         assert re.fullmatch(rf"{number}_{i:02d}_[a-z0-9_]+", segment), segment
@@ -99,6 +106,13 @@ def test_narration_cells(path):
         assert script.exists(), f"missing narration script {script.name}"
         words = len(script.read_text(encoding="utf-8").split())
         assert 40 <= words <= 120, f"{script.name} has {words} words"
+
+
+def test_every_narration_script_is_played_somewhere():
+    played = {m["id"] for path in SOLUTIONS for cell in _code_cells(_read(path))
+              if (m := SEGMENT.match(cell.source.strip()))}
+    scripts = {p.stem for p in (REPO / "narration" / "scripts").glob("*.txt")}
+    assert scripts - played == set(), "narration scripts no notebook plays"
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
