@@ -50,7 +50,8 @@ def describe_device(device: torch.device | None = None) -> str:
         return f"GPU: {props.name}, {props.total_memory / 2**30:.1f} GiB"
     if device.type == "mps":
         return "Apple GPU (MPS)"
-    return f"CPU, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"CPU, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def set_seed(seed: int = 0) -> None:

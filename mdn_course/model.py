@@ -114,7 +114,7 @@ class MDNRNN(nn.Module):
     copy z[t] through the LSTM, which makes it learn faster and more precisely.
     """
 
-    def __init__(self, latent_dim: int = 2, action_dim: int = 2, hidden_dim: int = 64,
+    def __init__(self, latent_dim: int = 2, action_dim: int = 2, hidden_dim: int = 32,
                  n_components: int = 5, predict_change: bool = True):
         super().__init__()
         self.latent_dim, self.action_dim = latent_dim, action_dim

@@ -18,7 +18,7 @@ def test_get_device_and_description():
     assert device.type in {"cpu", "cuda", "mps"}
     assert get_device("cpu") == torch.device("cpu")
     text = describe_device(torch.device("cpu"))
-    assert text.startswith("CPU, ") and "threads" in text
+    assert text.startswith("CPU, ") and "thread" in text
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised where CUDA is absent")
