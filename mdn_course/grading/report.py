@@ -80,6 +80,13 @@ def _short(text: str, n: int = 300) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _score_zero(row: Row, findings: List[str]) -> None:
+    """A rule was broken: every check scores zero and the findings go on record."""
+    row.points = 0
+    row.check_points = {n: 0 for n in CHECKS}
+    row.findings += findings
+
+
 def grade_row(name: str, sub: Submission, run: RunOutcome, timeout: float) -> Row:
     row = Row(name, "ok")
     recs, layout = run.records, run.layout
@@ -167,16 +174,12 @@ def grade_row(name: str, sub: Submission, run: RunOutcome, timeout: float) -> Ro
                            "checks that finished before keep their points")
     if tamper_runtime:
         status = "tampered"
-        row.points = 0
-        row.check_points = {n: 0 for n in CHECKS}
-        row.findings += tamper_runtime
+        _score_zero(row, tamper_runtime)
         messages.insert(0, "the answer altered the grader at run time, so the run cannot be trusted and scores "
                            "zero: " + "; ".join(tamper_runtime))
     if reference:
         status = "error"
-        row.points = 0
-        row.check_points = {n: 0 for n in CHECKS}
-        row.findings += reference
+        _score_zero(row, reference)
         messages.insert(0, "uses the reference implementation (mdn_course's mdn_loss), so it scores zero: "
                            + "; ".join(dict.fromkeys(reference)))
     row.status = status
