@@ -124,8 +124,11 @@ def bench_training(seed: int = 0, scaling: bool = True) -> Dict[str, float]:
     print(f"time ratio default/reference: {ratio:.2f}x (bar: <= 3x)   gap (bar: <= 0.05): "
           f"{'PASS' if ours_gap <= 0.05 else 'FAIL'}   bimodal near +-0.4: {'PASS' if bimodal else 'FAIL'}")
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else _peak_rss_mib()
-    print(f"peak memory: {peak:.0f} MiB ({'CUDA allocated' if device.type == 'cuda' else 'process RSS'}; "
-          f"{rss_before:.0f} MiB before training)")
+    tensors = (sum(p.numel() * p.element_size() for p in model.parameters()) * 4  # weights, grads, 2 Adam moments
+               + z.numel() * z.element_size() + a.numel() * a.element_size()) / 2**20
+    print(f"peak memory: {peak:.0f} MiB ({'CUDA allocated' if device.type == 'cuda' else 'process peak RSS'}; "
+          f"{rss_before:.0f} MiB before training, mostly the torch import); parameters, gradients, "
+          f"Adam state and data: {tensors:.1f} MiB")
     result = {"floor": floor, "reference_seconds": ref_seconds, "reference_gap": ref_gap,
               "default_seconds": history.seconds, "default_gap": ours_gap, "time_ratio": ratio,
               "bimodal": float(bimodal), "peak_mib": peak}
