@@ -53,18 +53,20 @@ def _train(argv) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": _train}
-    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in {"train", "bench", "run-notebooks"}:
+    if not argv or argv[0] in {"-h", "--help"}:
         print(__doc__.strip())
-        return 0 if argv[:1] in ([], ["-h"], ["--help"]) else 2
+        return 0
     command, rest = argv[0], argv[1:]
+    if command == "train":
+        return _train(rest)
     if command == "bench":
         from .bench import main as bench_main
         return bench_main(rest)
     if command == "run-notebooks":
         from .notebook_runner import main as run_main
         return run_main(rest)
-    return commands[command](rest)
+    print(f"unknown command {command!r}\n\n{__doc__.strip()}")
+    return 2
 
 
 if __name__ == "__main__":
