@@ -20,7 +20,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-__all__ = ["CheckFailed", "Check", "CHECKS", "run_check", "run_all_checks", "reference_guard"]
+__all__ = ["CheckFailed", "Check", "CHECKS", "run_check", "run_all_checks", "reference_guard",
+           "check_cell_metadata"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -60,11 +61,15 @@ def _random_mixture(g: torch.Generator, lead=(64,), d: int = 3, k: int = 4):
     return pi, mu, sigma, z
 
 
-def _truth(pi, mu, sigma, z) -> float:
-    """The correct mean NLL in float64: logsumexp over K, sum over D, mean over the rest."""
+def _nll64(pi, mu, sigma, z) -> torch.Tensor:
+    """The correct mean NLL in float64 (differentiable): logsumexp over K, sum over D, mean over the rest."""
     p, m, s, t = (x.double() for x in (pi, mu, sigma, z))
     log_comp = -0.5 * ((t.unsqueeze(-1) - m) / s) ** 2 - torch.log(s) - _HALF_LOG_2PI
-    return float(-torch.logsumexp(torch.log(p) + log_comp, dim=-1).sum(-1).mean())
+    return -torch.logsumexp(torch.log(p) + log_comp, dim=-1).sum(-1).mean()
+
+
+def _truth(pi, mu, sigma, z) -> float:
+    return float(_nll64(pi, mu, sigma, z))
 
 
 def _mistakes(pi, mu, sigma, z) -> Dict[str, float]:
@@ -258,9 +263,7 @@ def _check_gradients(loss_fn: LossFn) -> str:
     if not result.requires_grad:
         raise CheckFailed("the result carries no gradient: keep every step a torch operation")
     result.backward()
-    p, t = pi.double(), z.double()
-    log_comp = -0.5 * ((t.unsqueeze(-1) - truth[0]) / truth[1]) ** 2 - torch.log(truth[1]) - _HALF_LOG_2PI
-    (-torch.logsumexp(torch.log(p) + log_comp, dim=-1).sum(-1).mean()).backward()
+    _nll64(pi, truth[0], truth[1], z).backward()
     for name, a, b in (("mu", mine[0], truth[0]), ("sigma", mine[1], truth[1])):
         if a.grad is None or not torch.isfinite(a.grad).all():
             raise CheckFailed(f"the gradient with respect to {name} is missing or not finite")
@@ -308,6 +311,14 @@ CHECKS: Dict[str, Check] = {c.name: c for c in (
     Check("gradients", 1, "correct, finite gradients", _check_gradients),
     Check("learns", 1, "a short training run with your loss learns the world", _check_learns),
 )}
+
+
+def check_cell_metadata(name: str, points: int) -> dict:
+    """Metadata of the notebook cell running check ``name``: the ``check`` tag, its points, and an
+    nbgrader grade cell. The exercise notebook and the grader's canonical notebook both use it."""
+    return {"tags": ["check"], "check": name, "points": points,
+            "nbgrader": {"grade": True, "solution": False, "locked": True, "points": points,
+                         "grade_id": f"check_{name}", "schema_version": 3}}
 
 
 def run_check(name: str, loss_fn: LossFn) -> None:

@@ -252,6 +252,8 @@ def check_cells(checks=None) -> List[NotebookNode]:
     metadata ``check``/``points``/``nbgrader``; ids ``check-<name>`` and
     ``about-check-<name>`` so regenerating them gives identical cells.
     """
+    from .checks import check_cell_metadata
+
     if checks is None:
         from .checks import CHECKS as checks
     cells: List[NotebookNode] = []
@@ -261,13 +263,7 @@ def check_cells(checks=None) -> List[NotebookNode]:
         about["id"] = f"about-check-{name}".replace("_", "-")
         code = nbformat.v4.new_code_cell(f'run_check("{name}", mdn_loss)')
         code["id"] = f"check-{name}".replace("_", "-")
-        code["metadata"] = {
-            "tags": [CHECK_TAG],
-            "check": name,
-            "points": check.points,
-            "nbgrader": {"grade": True, "solution": False, "locked": True, "points": check.points,
-                         "grade_id": f"check_{name}", "schema_version": 3},
-        }
+        code["metadata"] = check_cell_metadata(name, check.points)
         cells.extend([about, code])
     return cells
 

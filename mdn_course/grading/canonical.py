@@ -23,7 +23,7 @@ from typing import Dict, List
 
 import nbformat
 
-from ..checks import CHECKS
+from ..checks import CHECKS, check_cell_metadata
 
 SETUP_SOURCE = ("import math\n"
                 "import torch\n"
@@ -50,11 +50,9 @@ class Layout:
     audit: int
 
 
-def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: int = 0) -> dict:
-    meta = {"grade": grade, "solution": solution, "locked": locked, "grade_id": grade_id, "schema_version": 3}
-    if grade:
-        meta["points"] = points
-    return meta
+def _nbgrader(grade_id: str, *, solution: bool, locked: bool) -> dict:
+    """nbgrader metadata of an ungraded cell (check cells get theirs from ``check_cell_metadata``)."""
+    return {"grade": False, "solution": solution, "locked": locked, "grade_id": grade_id, "schema_version": 3}
 
 
 def build(answer_sources: List[str]):
@@ -66,25 +64,23 @@ def build(answer_sources: List[str]):
         "# Graded: implement `mdn_loss(pi, mu, sigma, z_next)`\n\n"
         "Built by `python -m mdn_course.grade` from the package's check registry; "
         "only the answer cell comes from the submission.",
-        metadata={"nbgrader": _nbgrader("header", grade=False, solution=False, locked=True)})]
+        metadata={"nbgrader": _nbgrader("header", solution=False, locked=True)})]
     cells.append(nbformat.v4.new_code_cell(SETUP_SOURCE, metadata={
-        "tags": ["setup"], "nbgrader": _nbgrader("setup", grade=False, solution=False, locked=True)}))
+        "tags": ["setup"], "nbgrader": _nbgrader("setup", solution=False, locked=True)}))
     layout = Layout(setup=0, answers=[], checks={}, audit=-1)
     code_index = 1
     for i, src in enumerate(answer_sources):
         grade_id = "mdn_loss_answer" if i == 0 else f"mdn_loss_answer_{i + 1}"
         cells.append(nbformat.v4.new_code_cell(src, metadata={
-            "tags": ["answer"], "nbgrader": _nbgrader(grade_id, grade=False, solution=True, locked=False)}))
+            "tags": ["answer"], "nbgrader": _nbgrader(grade_id, solution=True, locked=False)}))
         layout.answers.append(code_index)
         code_index += 1
     for name, check in CHECKS.items():
-        cells.append(nbformat.v4.new_code_cell(check_source(name), metadata={
-            "tags": ["check"], "check": name, "points": check.points,
-            "nbgrader": _nbgrader(f"check_{name}", grade=True, solution=False, locked=True, points=check.points)}))
+        cells.append(nbformat.v4.new_code_cell(check_source(name), metadata=check_cell_metadata(name, check.points)))
         layout.checks[code_index] = name
         code_index += 1
     cells.append(nbformat.v4.new_code_cell(AUDIT_SOURCE, metadata={
-        "tags": ["audit"], "nbgrader": _nbgrader("grader_audit", grade=False, solution=False, locked=True)}))
+        "tags": ["audit"], "nbgrader": _nbgrader("grader_audit", solution=False, locked=True)}))
     layout.audit = code_index
     nb.cells = cells
     return nb, layout
