@@ -26,7 +26,7 @@ from .device import describe_device, get_device, set_seed
 from .dream import dream, predict_next
 from .loss import mdn_nll_from_logs
 from .mixture import mixture_pdf
-from .model import MDNRNN
+from .model import MDNRNN, MixtureOutput
 from .training import evaluate_nll, train_model
 
 __all__ = ["ReferenceRecipeModel", "train_reference_recipe", "find_modes", "bench_training", "bench_dream", "main"]
@@ -52,7 +52,6 @@ class ReferenceRecipeModel(nn.Module):
         shape = (*h.shape[:-1], self.latent_dim, self.k)
         log_pi = torch.log_softmax(self.pi(h).view(shape), -1)
         log_sigma = self.sigma(h).view(shape)
-        from .model import MixtureOutput
         return MixtureOutput(log_pi.exp(), self.mu(h).view(shape), log_sigma.exp(), hidden, log_pi, log_sigma)
 
 

@@ -14,11 +14,12 @@ negative log-likelihood of the true dynamics: no model can beat it on average.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
+
+from .loss import mdn_nll_from_logs
 
 __all__ = ["WorldSpec", "WORLD", "generate_synthetic_data", "bayes_optimal_nll", "true_next_state_mixture"]
 
@@ -104,7 +105,4 @@ def bayes_optimal_nll(z: torch.Tensor, a: torch.Tensor, world: WorldSpec = WORLD
         raise ValueError(f"expected z (N, T+1, 2) and a (N, T, 2), got z {tuple(z.shape)} and a {tuple(a.shape)}")
     z64, a64 = z.double().cpu(), a.double().cpu()
     pi, mu, sigma = true_next_state_mixture(z64[:, :-1], a64, world)
-    target = z64[:, 1:].unsqueeze(-1)
-    log_comp = -0.5 * ((target - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
-    log_density = torch.logsumexp(torch.log(pi) + log_comp, dim=-1)
-    return float(-log_density.sum(-1).mean())
+    return float(mdn_nll_from_logs(torch.log(pi), mu, torch.log(sigma), z64[:, 1:]))
