@@ -44,7 +44,7 @@ def main(argv=None) -> int:
             shutil.copy(CORPUS / f"{name}.ipynb", subs / f"{name}.ipynb")
             expected[name] = mc.EXPECTED[name]
         out = Path(tmp) / "grades.csv"
-        cmd = [sys.executable, "-m", "mdn_course.grade", str(subs), "--out", str(out), "--jobs", str(args.jobs)]
+        cmd = [sys.executable, "-m", "mdn_course", "grade", str(subs), "--out", str(out), "--jobs", str(args.jobs)]
         if args.no_sandbox:
             cmd.append("--no-sandbox")
         env = dict(os.environ, PYTHONPATH=str(ROOT))

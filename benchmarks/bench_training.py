@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mdn_course.bench import main  # noqa: E402
+from mdn_course.tools.bench import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(["--only", "training", *sys.argv[1:]]))

@@ -1,9 +1,14 @@
-"""Command line: ``python -m mdn_course {train,bench,run-notebooks}``.
+"""The course's one command line: python -m mdn_course COMMAND [options].
 
-* ``train``          train the lesson model with a progress bar, print its held-out
-                     NLL next to the Bayes floor, save a checkpoint;
-* ``bench``          run the benchmarks (see ``mdn_course.bench``);
-* ``run-notebooks``  execute the whole notebook series headless into a folder.
+Commands:
+  train            train the lesson model, print its held-out NLL beside the Bayes floor, save a checkpoint
+  bench            benchmarks: training vs the reference recipe, batched dreaming
+  run-notebooks    execute the whole lesson series headless into a folder (the main job)
+  grade            grade a folder of submitted exercise notebooks (instructors)
+  narration        build, check, pack or fetch the narration audio
+  student-version  regenerate the student copy of the exercise from its solution
+
+Run python -m mdn_course COMMAND --help for a command's options.
 """
 from __future__ import annotations
 
@@ -51,22 +56,45 @@ def _train(argv) -> int:
     return 0
 
 
+def _bench(argv) -> int:
+    from .tools.bench import main as run
+    return run(argv)
+
+
+def _run_notebooks(argv) -> int:
+    from .tools.notebook_runner import main as run
+    return run(argv)
+
+
+def _grade(argv) -> int:
+    from .grading.cli import main as run
+    return run(argv)
+
+
+def _narration(argv) -> int:
+    from .narration.cli import main as run
+    return run(argv)
+
+
+def _student_version(argv) -> int:
+    from .exercise.student_version import main as run
+    return run(argv)
+
+
+COMMANDS = {"train": _train, "bench": _bench, "run-notebooks": _run_notebooks, "grade": _grade,
+            "narration": _narration, "student-version": _student_version}
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in {"-h", "--help"}:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__.strip())
         return 0
     command, rest = argv[0], argv[1:]
-    if command == "train":
-        return _train(rest)
-    if command == "bench":
-        from .bench import main as bench_main
-        return bench_main(rest)
-    if command == "run-notebooks":
-        from .notebook_runner import main as run_main
-        return run_main(rest)
-    print(f"unknown command {command!r}\n\n{__doc__.strip()}")
-    return 2
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}\n\n{__doc__.strip()}", file=sys.stderr)
+        return 2
+    return COMMANDS[command](rest)
 
 
 if __name__ == "__main__":

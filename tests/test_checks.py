@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mdn_course.checks import CHECKS, CheckFailed, run_all_checks, run_check
+from mdn_course.exercise.checks import CHECKS, CheckFailed, run_all_checks, run_check
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 

@@ -5,7 +5,7 @@ import sys
 import torch
 
 from mdn_course import MDNRNN
-from mdn_course.bench import find_modes
+from mdn_course.tools.bench import find_modes
 
 
 def run(*args, cwd=None):
@@ -25,7 +25,7 @@ def test_train_command_saves_a_loadable_checkpoint(tmp_path):
 
 def test_unknown_command_is_a_usage_error():
     result = run("fly")
-    assert result.returncode == 2 and "run-notebooks" in result.stdout
+    assert result.returncode == 2 and "run-notebooks" in result.stderr and "unknown command" in result.stderr
 
 
 def model_with_dim1_means(means, raw_log_sigma):
@@ -46,3 +46,18 @@ def test_find_modes_sees_two_bumps_only_when_there_are_two():
     assert len(modes) == 2 and abs(modes[0] + 0.4) < 0.02 and abs(modes[1] - 0.4) < 0.02
     blurred = model_with_dim1_means([-0.05, 0.05], 0.0)  # sigma ~ 0.1: the bumps merge into one
     assert len(find_modes(blurred, torch.tensor([0.0, 0.0]))) == 1
+
+
+def test_help_lists_every_command_in_plain_text():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("train", "bench", "run-notebooks", "grade", "narration", "student-version"):
+        assert f"\n  {command} " in result.stdout, command
+    assert "``" not in result.stdout and ":mod:" not in result.stdout
+
+
+def test_each_command_names_itself_in_its_usage():
+    for command in ("run-notebooks", "grade", "narration", "student-version", "bench"):
+        result = run(command, "--help")
+        assert result.returncode == 0, (command, result.stderr)
+        assert f"python -m mdn_course {command}" in result.stdout, (command, result.stdout[:200])

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mdn_course.checks import CHECKS
+from mdn_course.exercise.checks import CHECKS
 from mdn_course.grading import canonical, sandbox
 from mdn_course.grading.submission import scan_answer, strip_markers
 
@@ -45,7 +45,7 @@ mc = _load_corpus_module()
 
 def _grade(*args, timeout=900):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "mdn_course.grade", *map(str, args)], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "mdn_course", "grade", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -251,11 +251,11 @@ def test_markers_are_stripped_from_the_answer():
     ("from mdn_course import mdn_loss as r", "reference"),
     ("import mdn_course\nf = mdn_course.mdn_loss", "reference"),
     ("from mdn_course.loss import mdn_nll_from_logs", "reference"),
-    ("import mdn_course.checks as c\nc.CHECKS = {}", "grader"),
+    ("import mdn_course.exercise.checks as c\nc.CHECKS = {}", "grader"),
     ("run_check = print", "grader"),
     ("import sys\nsys.modules['x'] = 1", "grader"),
     ("%matplotlib inline\nimport torch\ndef mdn_loss(pi, mu, sigma, z_next):\n    return torch.zeros(())", None),
-    ("from mdn_course.checks import run_check", None),
+    ("from mdn_course.exercise import run_check", None),
 ])
 def test_static_scan(src, kind):
     ref, grader, _ = scan_answer(src)

@@ -1,7 +1,7 @@
-"""Tests of the narration subsystem (mdn_course.narration, mdn_course.narration_build).
+"""Tests of the narration subsystem (mdn_course.narration, mdn_course.narration.build).
 
 The first test guards the repository itself: every narration script must have
-audio built from its current text (run `python -m mdn_course.narration build`
+audio built from its current text (run `python -m mdn_course narration build`
 when it fails). The rest use temporary folders, a fake synthesiser, a local
 HTTP server on 127.0.0.1 and a monkeypatched gdown: no network, no audio
 hardware, no real TTS except one small Piper test that skips when Piper is
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from mdn_course import narration
-from mdn_course import narration_build as nb
+from mdn_course.narration import player as narration
+from mdn_course.narration import build as nb
+from mdn_course.narration import cli as narration_cli
 
 
 # --------------------------------------------------------------------------
@@ -36,7 +37,7 @@ def test_repository_audio_is_up_to_date():
     assert scripts, f"no narration scripts found in {root}/scripts"
     problems = nb.check(root)
     assert not problems, (
-        "narration audio is missing or stale; run `python -m mdn_course.narration build`:\n"
+        "narration audio is missing or stale; run `python -m mdn_course narration build`:\n"
         + "\n".join(problems)
     )
 
@@ -244,7 +245,7 @@ def test_play_audio_missing(iso, monkeypatch, capsys):
     assert "<details open><summary>Transcript</summary><p>Only text here.</p>" in page
     assert "Narration audio not found; showing the transcript." in page
     note = cap.one.note
-    assert "\n" not in note and "mdn_course.narration fetch" in note
+    assert "\n" not in note and "mdn_course narration fetch" in note
     assert repr(cap.one) == f"[narration: s1]\n{note}"
 
     monkeypatch.setattr(narration, "_in_notebook", lambda: False)
@@ -435,7 +436,7 @@ def test_check_detects_hand_replaced_audio_and_cli_exit_codes(tmp_path, capsys):
     (root / "audio" / "01_a.mp3").write_bytes(b"other")
     assert nb.main(["check", "--root", str(root)]) == 1
     assert "does not match manifest" in capsys.readouterr().err
-    assert narration.main(["build", "--root", str(root), "--only", "zz"]) == 2
+    assert narration_cli.main(["build", "--root", str(root), "--only", "zz"]) == 2
     assert "unknown segment id" in capsys.readouterr().err
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mdn_course.checks import CHECKS
-from mdn_course.notebook_runner import (GITHUB_REPO, NOTEBOOK_DIR, colab_url, is_narration_cell,
+from mdn_course.exercise.checks import CHECKS
+from mdn_course.tools.notebook_runner import (GITHUB_REPO, NOTEBOOK_DIR, colab_url, is_narration_cell,
                                          kernel_env, series)
-from mdn_course.student_version import (BEGIN_SOLUTION, END_SOLUTION, MarkerError, check_cells,
+from mdn_course.exercise.student_version import (BEGIN_SOLUTION, END_SOLUTION, MarkerError, check_cells,
                                         make_student_notebook, notebook_text, out_of_sync,
                                         solution_notebooks, strip_solution, student_path)
 
@@ -133,7 +133,7 @@ def test_committed_outputs_are_clean(path):
 # ---------------------------------------------------------------- the generated student exercise
 
 def test_student_notebooks_in_sync():
-    assert out_of_sync(NOTEBOOK_DIR) == [], "run: python -m mdn_course.student_version"
+    assert out_of_sync(NOTEBOOK_DIR) == [], "run: python -m mdn_course student-version"
     for solution in solution_notebooks(NOTEBOOK_DIR):
         expected = notebook_text(make_student_notebook(_read(solution), name=solution.name))
         assert student_path(solution).read_text(encoding="utf-8") == expected
@@ -169,7 +169,7 @@ def test_answer_cell_metadata_and_stub_behaviour():
         namespace["mdn_loss"](None, None, None, None)         # ... only calling it fails
     reference = {}
     exec("import math, torch\n" + answer.source, reference)
-    from mdn_course.checks import run_all_checks
+    from mdn_course.exercise.checks import run_all_checks
     assert run_all_checks(reference["mdn_loss"], names=["mixture", "far_from_means"]) == \
         {"mixture": None, "far_from_means": None}
 
@@ -188,11 +188,11 @@ def test_check_cells_equal_registry():
         assert cell.metadata["points"] == check.points == cell.metadata["nbgrader"]["points"]
         assert cell.metadata["nbgrader"]["grade_id"] == f"check_{check.name}"
     setup = _code_cells(nb)[1]
-    assert "from mdn_course.checks import run_check" in setup.source
+    assert "from mdn_course.exercise import run_check" in setup.source
 
 
 def test_check_cells_follow_registry_changes():
-    from mdn_course.checks import Check
+    from mdn_course.exercise.checks import Check
 
     fake = {"b": Check("b", 3, "does b", lambda f: "ok"), "a": Check("a", 1, "does a", lambda f: "ok")}
     cells = check_cells(fake)
@@ -218,7 +218,7 @@ def test_unbalanced_markers_are_reported():
 
 
 def test_student_cli_check_passes():
-    proc = subprocess.run([sys.executable, "-m", "mdn_course.student_version", "--check"], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "mdn_course", "student-version", "--check"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -1,4 +1,4 @@
-"""The instructor grader's parts; ``python -m mdn_course.grade`` (``mdn_course/grade.py``) drives them.
+"""The instructor grader's parts; ``python -m mdn_course grade`` (``mdn_course/grading/cli.py``) drives them.
 
 One job per module:
 
@@ -10,7 +10,7 @@ One job per module:
     reference loss or the grader's machinery (a static AST scan).
 ``canonical``
     Build the notebook that is actually run: a grader setup cell, the answer
-    source(s), one locked check cell per ``mdn_course.checks.CHECKS`` entry
+    source(s), one locked check cell per ``mdn_course.exercise.checks.CHECKS`` entry
     (points from the registry, nbgrader grade-cell metadata) and an audit cell.
 ``runtime``
     Imported *inside the kernel* by the setup and audit cells: watches the

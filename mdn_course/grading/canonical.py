@@ -5,7 +5,7 @@ Code cells, in order (nbval names them ``Cell 0``, ``Cell 1``, ...):
 0. setup (locked): what the exercise notebook defines before its answer cell and
    an answer may use (``math``, ``torch``, ``device`` = CPU, the lesson's
    ``gaussian_log_density``), then arm the in-kernel watcher (``runtime.arm``)
-   and ``from mdn_course.checks import run_check``. Keep this in step with
+   and ``from mdn_course.exercise import run_check``. Keep this in step with
    ``notebooks/03_exercise_mdn_loss.ipynb`` if it defines more before the answer.
 1..n. the answer source(s), nbgrader *solution* cells, tag ``answer``.
 then one check per ``CHECKS`` entry in registry order: nbgrader *grade* cells,
@@ -23,7 +23,7 @@ from typing import Dict, List
 
 import nbformat
 
-from ..checks import CHECKS, check_cell_metadata
+from ..exercise.checks import CHECKS, check_cell_metadata
 
 SETUP_SOURCE = ("import math\n"
                 "import torch\n"
@@ -34,12 +34,12 @@ SETUP_SOURCE = ("import math\n"
                 "\n"
                 "from mdn_course.grading.runtime import arm as _mdn_grader_arm\n"
                 "_mdn_grader_arm()\n"
-                "from mdn_course.checks import run_check")
+                "from mdn_course.exercise import run_check")
 AUDIT_SOURCE = "from mdn_course.grading.runtime import audit as _mdn_grader_audit\n_mdn_grader_audit()"
 
 
 def check_source(name: str) -> str:
-    return f'from mdn_course.checks import run_check\nrun_check("{name}", mdn_loss)'
+    return f'from mdn_course.exercise import run_check\nrun_check("{name}", mdn_loss)'
 
 
 @dataclass
@@ -62,7 +62,7 @@ def build(answer_sources: List[str]):
     nb.metadata["language_info"] = {"name": "python"}
     cells = [nbformat.v4.new_markdown_cell(
         "# Graded: implement `mdn_loss(pi, mu, sigma, z_next)`\n\n"
-        "Built by `python -m mdn_course.grade` from the package's check registry; "
+        "Built by `python -m mdn_course grade` from the package's check registry; "
         "only the answer cell comes from the submission.",
         metadata={"nbgrader": _nbgrader("header", solution=False, locked=True)})]
     cells.append(nbformat.v4.new_code_cell(SETUP_SOURCE, metadata={

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..checks import CHECKS
+from ..exercise.checks import CHECKS
 from .runner import RunOutcome
 from .submission import Submission
 

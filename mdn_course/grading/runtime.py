@@ -8,7 +8,7 @@
   submission, however it got hold of the function: an import, ``importlib``,
   ``getattr(__import__(...))``, ``sys.modules``, or a ``types.FunctionType``
   copy of its code made at definition time) is recorded and raises
-  ``mdn_course.checks.ReferenceUsed``. Calls from the package itself
+  ``mdn_course.exercise.checks.ReferenceUsed``. Calls from the package itself
   (``evaluate_nll`` in the ``learns`` check) go through to the real code.
   ``checks.reference_guard`` still swaps in its own tripwire during each check.
 * It snapshots the checks module (its functions' code, the ``CHECKS``
@@ -39,7 +39,7 @@ def _package_dir() -> str:
 
 
 def _make_watch(originals, package_dir):
-    from mdn_course import checks
+    from mdn_course.exercise import checks
 
     calls: List[str] = _STATE["reference_calls"]  # type: ignore[assignment]
 
@@ -57,7 +57,7 @@ def _make_watch(originals, package_dir):
 
 
 def _snapshot() -> Dict[str, object]:
-    from mdn_course import checks
+    from mdn_course.exercise import checks
 
     funcs = {k: (v, v.__code__) for k, v in vars(checks).items() if isinstance(v, types.FunctionType)}
     guard = {k: (v, v.__code__) for k, v in vars(checks.reference_guard).items() if isinstance(v, types.FunctionType)}
@@ -107,7 +107,7 @@ def findings() -> List[str]:
         for key, (func, code) in snap[part].items():  # type: ignore[index]
             cur = now[part].get(key)  # type: ignore[index]
             if cur is None or cur[0] is not func or cur[1] is not code:
-                out.append(f"tamper: mdn_course.checks.{key} was altered")
+                out.append(f"tamper: mdn_course.exercise.checks.{key} was altered")
     if now["registry_obj"] is not snap["registry_obj"] or now["keys"] != snap["keys"]:  # type: ignore[index]
         out.append("tamper: the CHECKS registry was altered")
     for key, entry in snap["registry"].items():  # type: ignore[index]

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..checks import CHECKS
+from ..exercise.checks import CHECKS
 
 NBVAL_TAGS = {"nbval-ignore-output", "nbval-check-output", "nbval-raises-exception", "nbval-skip",
               "raises-exception", "skip-execution", "pytest-validate-ignore-output"}
 _MARKER = re.compile(r"^\s*#+\s*(NBVAL_[A-Z_]*|PYTEST_VALIDATE_IGNORE_OUTPUT)\b.*$", re.MULTILINE)
-_SETUP_LINE = "from mdn_course.checks import run_check"
+_SETUP_LINE = "from mdn_course.exercise import run_check"
 _CHECK_SRC = re.compile(r"""^run_check\(\s*(['"])(?P<name>\w+)\1\s*,\s*mdn_loss\s*\)\s*;?$""")
 _DEFINES = re.compile(r"^\s*(async\s+)?def\s+mdn_loss\s*\(|^\s*mdn_loss\s*=", re.MULTILINE)
 _CLAIM = re.compile(r"[✓✗]\s+(\w+)\s+\((\d+)\s+pt\)")
@@ -206,7 +206,7 @@ def scan_answer(source: str):
             for alias in node.names:
                 if alias.name == "mdn_course" or alias.name.startswith("mdn_course."):
                     course_aliases.add((alias.asname or alias.name).split(".")[0])
-                    if alias.name.startswith(("mdn_course.loss", "mdn_course.checks", "mdn_course.grading")):
+                    if alias.name.startswith(("mdn_course.loss", "mdn_course.exercise.checks", "mdn_course.grading")):
                         (ref if ".loss" in alias.name else grader).append(f"imports {alias.name}")
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mdn_course":
             for alias in node.names:
@@ -214,7 +214,7 @@ def scan_answer(source: str):
                     ref.append(f"imports {alias.name} from {node.module}")
                 elif alias.name == "*":
                     ref.append(f"imports * from {node.module}")
-                elif node.module.startswith(("mdn_course.checks", "mdn_course.grading")) and \
+                elif node.module.startswith(("mdn_course.exercise.checks", "mdn_course.grading")) and \
                         alias.name != "run_check":
                     grader.append(f"imports {alias.name} from {node.module}")
         elif isinstance(node, ast.Attribute) and node.attr in REFERENCE_NAMES:

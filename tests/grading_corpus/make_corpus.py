@@ -3,7 +3,7 @@
     python tests/grading_corpus/make_corpus.py          # rewrite the committed .ipynb files + expected.csv
 
 Each submission looks like the student notebook (imports, the setup line
-``from mdn_course.checks import run_check``, an answer cell tagged ``answer``,
+``from mdn_course.exercise import run_check``, an answer cell tagged ``answer``,
 one ``check`` cell per registry entry) with one thing changed. ``EXPECTED``
 holds the row each must get: status, points, the checks that pass, and words
 the message must contain. ``sandbox_probes(dest, sentinel, port)`` writes the
@@ -23,7 +23,7 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
-from mdn_course.checks import CHECKS  # noqa: E402
+from mdn_course.exercise.checks import CHECKS  # noqa: E402
 
 ALL = list(CHECKS)
 
@@ -80,7 +80,7 @@ def mdn_loss(pi, mu, sigma, z_next):
     return torch.zeros((), requires_grad=True)
 '''
 PATCH_CHECKS = '''import importlib
-_checks = importlib.import_module("mdn_" + "course.checks")
+_checks = importlib.import_module("mdn_" + "course.exercise.checks")
 _checks.run_check.__code__ = (lambda name, loss_fn: None).__code__
 
 def mdn_loss(pi, mu, sigma, z_next):
@@ -137,7 +137,7 @@ def notebook(answer: Optional[str], *, tag_answer: bool = True, edit=None) -> nb
     # like the distributed notebook, the setup and narration cells carry nbval-ignore-output: not tampering
     cells = [nbformat.v4.new_markdown_cell("# Exercise: implement `mdn_loss`"),
              nbformat.v4.new_code_cell("%matplotlib inline\nimport math\n\nimport torch\n\n"
-                                       "from mdn_course.checks import run_check",
+                                       "from mdn_course.exercise import run_check",
                                        metadata={"tags": ["nbval-ignore-output"]}),
              nbformat.v4.new_code_cell('print("narration: your turn")',
                                        metadata={"tags": ["nbval-ignore-output", "narration"]})]

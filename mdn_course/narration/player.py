@@ -25,17 +25,16 @@ deterministic (no absolute paths, no times; the audio is the committed mp3's
 bytes, base64-embedded).
 
 Building audio (text-to-speech, manifest, pack) lives in
-:mod:`mdn_course.narration_build`. Command line, one entry point for both::
+:mod:`mdn_course.narration.build`. Command line (``mdn_course/narration/cli.py``)::
 
-    python -m mdn_course.narration build [--engine piper|espeak] [--force] [--only ID ...]
-    python -m mdn_course.narration check
-    python -m mdn_course.narration pack OUT.zip
-    python -m mdn_course.narration fetch [--url URL | --drive-id ID] [--dest DIR]
+    python -m mdn_course narration build [--engine piper|espeak] [--force] [--only ID ...]
+    python -m mdn_course narration check
+    python -m mdn_course narration pack OUT.zip
+    python -m mdn_course narration fetch [--url URL | --drive-id ID] [--dest DIR]
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import os
@@ -70,7 +69,7 @@ ENV_URL = "MDN_COURSE_NARRATION_URL"
 #: Environment variable with the Google Drive file id of the narration pack.
 ENV_DRIVE_ID = "MDN_COURSE_NARRATION_DRIVE_ID"
 
-#: Release URL of the narration pack, built by ``python -m mdn_course.narration pack``
+#: Release URL of the narration pack, built by ``python -m mdn_course narration pack``
 #: and attached to each GitHub release under this name. In Colab the install cell
 #: clones the repository, so the audio is normally found locally and this is the
 #: fallback. The environment variable ``MDN_COURSE_NARRATION_URL`` overrides it.
@@ -80,7 +79,7 @@ DEFAULT_PACK_URL = "https://github.com/mdn-course/mdn-course/releases/latest/dow
 DEFAULT_DRIVE_ID = ""
 
 #: The repository's narration folder (sibling of the package directory).
-REPO_NARRATION_DIR = Path(__file__).resolve().parent.parent / "narration"
+REPO_NARRATION_DIR = Path(__file__).resolve().parents[2] / "narration"
 
 #: Segment ids are file stems: letters, digits, ``_`` and ``-`` only, so an id
 #: can never name a path outside the narration folder.
@@ -93,7 +92,7 @@ MAX_EMBED_BYTES = 8 * 1024 * 1024
 MAX_PACK_MEMBERS = 2000
 MAX_PACK_UNCOMPRESSED = 1024 * 1024 * 1024
 
-_FETCH_HINT = "Run `python -m mdn_course.narration fetch` or see README."
+_FETCH_HINT = "Run `python -m mdn_course narration fetch` or see README."
 
 # Set after the first automatic download attempt in this process, so a
 # failing download is not retried (and slowed down) for every cell.
@@ -517,50 +516,3 @@ def download_pack(
     if not quiet:
         print(f"Narration pack installed in {dest_path}", file=sys.stderr)
     return dest_path
-
-
-# --------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m mdn_course.narration``.
-
-    ``fetch`` is handled here; ``build``, ``check`` and ``pack`` are handed to
-    :mod:`mdn_course.narration_build` (imported only then).
-    """
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in ("build", "check", "pack"):
-        from mdn_course import narration_build
-
-        return narration_build.main(args)
-
-    parser = argparse.ArgumentParser(
-        prog="python -m mdn_course.narration",
-        description="Narration tools. Commands: build, check, pack, fetch "
-        "(see `python -m mdn_course.narration COMMAND --help`).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (
-        ("build", "synthesise audio for new/changed scripts"),
-        ("check", "exit non-zero if any audio is missing or stale"),
-        ("pack", "build the downloadable narration pack zip"),
-    ):
-        sub.add_parser(name, help=text, add_help=False)
-    fetch = sub.add_parser("fetch", help="download and install the narration pack")
-    src = fetch.add_mutually_exclusive_group()
-    src.add_argument("--url", help=f"release zip URL (default: ${ENV_URL} or built-in)")
-    src.add_argument("--drive-id", help=f"Google Drive file id (default: ${ENV_DRIVE_ID} or built-in)")
-    fetch.add_argument("--dest", type=Path, default=None, help=f"target folder (default: {cache_dir()})")
-    ns = parser.parse_args(args)
-    try:
-        download_pack(ns.dest, url=ns.url, drive_id=ns.drive_id)
-    except NarrationPackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

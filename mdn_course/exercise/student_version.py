@@ -16,15 +16,15 @@ solution region by a stub that raises ``NotImplementedError`` with a hint (so
 outputs and execution counts.
 
 This module also owns the exercise's verification cells: ``check_cells()``
-builds them from the registry ``mdn_course.checks.CHECKS`` (one explanatory
+builds them from the registry ``mdn_course.exercise.checks.CHECKS`` (one explanatory
 markdown cell and one ``run_check`` cell per check, in registry order) and
 ``refresh_check_cells()`` puts them into a solution notebook.
 
 Command line (from the repository root)::
 
-    python -m mdn_course.student_version                   # regenerate notebooks/*_student.ipynb
-    python -m mdn_course.student_version --check           # exit 1 naming stale student notebooks
-    python -m mdn_course.student_version --refresh-checks  # rebuild check cells in solution notebooks
+    python -m mdn_course student-version                   # regenerate notebooks/*_student.ipynb
+    python -m mdn_course student-version --check           # exit 1 naming stale student notebooks
+    python -m mdn_course student-version --refresh-checks  # rebuild check cells in solution notebooks
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ ANSWER_TAG = "answer"
 CHECK_TAG = "check"
 
 #: The repository's notebook folder.
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 #: Hint raised by the stub of each answer cell, by its nbgrader ``grade_id``.
 HINTS: Dict[str, str] = {
@@ -294,7 +294,7 @@ def refresh_check_cells(nb: NotebookNode, checks=None) -> NotebookNode:
 # ---------------------------------------------------------------- command line
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mdn_course.student_version",
+    parser = argparse.ArgumentParser(prog="python -m mdn_course student-version",
                                      description="Generate student notebooks from solution notebooks.")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 and name the student notebooks that are out of sync")
@@ -307,7 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.check:
             stale = out_of_sync(args.dir)
             for path in stale:
-                print(f"out of sync: {path.name} (run: python -m mdn_course.student_version)")
+                print(f"out of sync: {path.name} (run: python -m mdn_course student-version)")
             if not stale:
                 print("student notebooks are in sync")
             return 1 if stale else 0

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import bayes_optimal_nll, generate_synthetic_data
-from .device import describe_device, get_device, set_seed
-from .dream import dream, predict_next
-from .loss import mdn_nll_from_logs
-from .mixture import mixture_pdf
-from .model import MDNRNN, MixtureOutput
-from .training import evaluate_nll, train_model
+from ..data import bayes_optimal_nll, generate_synthetic_data
+from ..device import describe_device, get_device, set_seed
+from ..dream import dream, predict_next
+from ..loss import mdn_nll_from_logs
+from ..mixture import mixture_pdf
+from ..model import MDNRNN, MixtureOutput
+from ..training import evaluate_nll, train_model
 
 __all__ = ["ReferenceRecipeModel", "train_reference_recipe", "find_modes", "bench_training", "bench_dream", "main"]
 

@@ -15,8 +15,8 @@ regenerates the student notebooks.
 
 Command line::
 
-    python -m mdn_course.notebook_runner [--out DIR] [--only NAME ...] [--timeout S]
-    python -m mdn_course.notebook_runner --refresh [--only NAME ...]
+    python -m mdn_course run-notebooks [--out DIR] [--only NAME ...] [--timeout S]
+    python -m mdn_course run-notebooks --refresh [--only NAME ...]
 
 Kernels get ``OMP_NUM_THREADS=1`` unless it is already set: the lesson
 models are tiny, one thread is faster on a small CPU than two that wait for
@@ -41,7 +41,7 @@ __all__ = ["GITHUB_REPO", "colab_url", "NOTEBOOK_DIR", "series", "kernel_env", "
 
 #: GitHub "org/repo" of the course: the Colab badges and the Colab install cells point here.
 GITHUB_REPO = "mdn-course/mdn-course"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_OUT = REPO_ROOT / "outputs" / "notebooks"
 _NARRATION_CALL = re.compile(r'^\s*play\(\s*["\'][^"\']+["\']\s*\)\s*;?\s*$')
@@ -180,7 +180,7 @@ def refresh_committed(names: Optional[Iterable[str]] = None, timeout: int = 600,
     outputs are cleared; nothing time- or machine-dependent is kept beyond the
     cells tagged ``nbval-ignore-output``.
     """
-    from .student_version import notebook_text, write_student_notebooks
+    from ..exercise.student_version import notebook_text, write_student_notebooks
 
     results: List[Result] = []
     for path in series(names):
@@ -201,7 +201,7 @@ def refresh_committed(names: Optional[Iterable[str]] = None, timeout: int = 600,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mdn_course.notebook_runner",
+    parser = argparse.ArgumentParser(prog="python -m mdn_course run-notebooks",
                                      description="Execute the lesson notebooks headless.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="folder for executed notebooks and figures (default: outputs/notebooks)")

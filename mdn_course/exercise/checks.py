@@ -109,7 +109,7 @@ _GUARD_STATE = {"calls": 0}
 
 
 def _tripwire(*args, **kwargs):  # its __code__ replaces the reference functions' code while a check runs
-    import mdn_course.checks as _c
+    import mdn_course.exercise.checks as _c
 
     _c._GUARD_STATE["calls"] += 1
     raise _c.ReferenceUsed("the package's reference mdn_loss was called")
@@ -124,7 +124,7 @@ class reference_guard:
     """
 
     def __enter__(self):
-        from . import loss as reference
+        from .. import loss as reference
 
         self._functions = [reference.mdn_loss, reference.mdn_nll_from_logs]
         self._codes = [f.__code__ for f in self._functions]
@@ -273,9 +273,9 @@ def _check_gradients(loss_fn: LossFn) -> str:
 
 
 def _check_learns(loss_fn: LossFn) -> str:
-    from .data import bayes_optimal_nll, generate_synthetic_data
-    from .model import MDNRNN
-    from .training import evaluate_nll
+    from ..data import bayes_optimal_nll, generate_synthetic_data
+    from ..model import MDNRNN
+    from ..training import evaluate_nll
 
     z, a = generate_synthetic_data(400, seq_len=12, seed=7)
     z_test, a_test = generate_synthetic_data(400, seq_len=12, seed=8)

@@ -20,8 +20,7 @@ nothing. A script's hash is the sha256 of its UTF-8 text with line endings
 normalised to ``\\n`` and surrounding whitespace stripped, so a Windows
 checkout does not make every segment stale.
 
-Run it as ``python -m mdn_course.narration build|check|pack`` (or
-``python -m mdn_course.narration_build ...``).
+Run it as ``python -m mdn_course narration build|check|pack``.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Protocol, Sequence
 
-from mdn_course.narration import REPO_NARRATION_DIR, SEGMENT_ID_RE, validate_pack
+from .player import REPO_NARRATION_DIR, SEGMENT_ID_RE, validate_pack
 
 __all__ = [
     "Synthesizer",
@@ -457,7 +456,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     common.add_argument("--root", type=Path, default=REPO_NARRATION_DIR,
                         help="narration folder (default: the repository's narration/)")
     parser = argparse.ArgumentParser(
-        prog="python -m mdn_course.narration",
+        prog="python -m mdn_course narration",
         description="Build, check and pack the course narration.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -484,7 +483,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print("narration audio is missing or stale:", file=sys.stderr)
                 for line in problems:
                     print(f"  {line}", file=sys.stderr)
-                print("run: python -m mdn_course.narration build", file=sys.stderr)
+                print("run: python -m mdn_course narration build", file=sys.stderr)
                 return 1
             print(f"narration OK: {len(list_scripts(root))} segment(s) up to date")
         elif ns.command == "pack":

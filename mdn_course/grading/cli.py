@@ -1,11 +1,11 @@
 """Instructor grader for the ``mdn_loss`` exercise.
 
-    python -m mdn_course.grade SUBMISSIONS... --out grades.csv [--timeout 120] [--jobs N]
+    python -m mdn_course grade SUBMISSIONS... --out grades.csv [--timeout 120] [--jobs N]
                                 [--feedback DIR] [--cell-timeout S] [--memory-gb 4] [--no-sandbox]
 
 SUBMISSIONS are ``.ipynb`` files or folders (searched recursively, sorted).
 For each submission the grader takes only the answer cell(s) and runs them in
-a canonical notebook built from ``mdn_course.checks.CHECKS`` with
+a canonical notebook built from ``mdn_course.exercise.checks.CHECKS`` with
 ``pytest --nbval-lax`` inside a bubblewrap sandbox, in a fresh scratch dir, with
 a per-cell and a per-submission time limit and an address-space cap. The
 original files are only read. The submission's own check cells, outputs and
@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from .grading import report, sandbox
-from .grading.runner import run_submission
-from .grading.submission import InvalidSubmission, load
+from . import report, sandbox
+from .runner import run_submission
+from .submission import InvalidSubmission, load
 
 
 class UsageError(Exception):
@@ -80,7 +80,7 @@ def grade_one(path: Path, display: str, args) -> report.Row:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mdn_course.grade", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mdn_course grade", description=__doc__.split("\n\n")[0])
     p.add_argument("submissions", nargs="+", help=".ipynb files or folders of them (recursive)")
     p.add_argument("--out", required=True, help="the grades CSV to write")
     p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission (default 120)")
