@@ -1,0 +1,86 @@
+"""A world whose future depends on the past: the late fork, and its exact NLL floor.
+
+The lesson world (``data.py``) is Markov: the next state depends only on the
+current state and action, so a network that sees only ``(z[t], a[t])`` can in
+principle match an LSTM there. This variant changes one thing: right of the
+fork line, which way ``z[1]`` is pushed is decided by the action taken one step
+*earlier* (up if ``a[t-1][1] > 0``, down otherwise; a fair coin at the very
+first step, which has no earlier action). Effects that arrive a step late are
+everyday in control: a steering command, a delay in the wheels.
+
+* A model that sees the present step alone cannot know ``a[t-1]`` (it is
+  independent of ``a[t]``), so at the fork it must still hedge 50/50.
+* A model with memory read ``a[t-1]`` one step ago, so it can predict one future.
+
+``memory_world_bayes_nll`` is the negative log-likelihood of the true
+conditional distribution given the whole past: the floor for this world.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+from .data import WORLD, WorldSpec, _make_generator
+from .loss import mdn_nll_from_logs
+
+__all__ = ["generate_memory_world_data", "memory_world_bayes_nll"]
+
+
+def _branch_up(a: torch.Tensor, coin_up: torch.Tensor) -> torch.Tensor:
+    """(N, T) bool: whether a fork at step t pushes up; decided by a[t-1][1], or the coin at t = 0."""
+    return torch.cat([coin_up.reshape(-1, 1), a[:, :-1, 1] > 0], dim=1)
+
+
+def generate_memory_world_data(n_sequences: int = 2000, seq_len: int = 20, *, seed: Optional[int] = None,
+                               generator: Optional[torch.Generator] = None,
+                               world: WorldSpec = WORLD) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Simulate the late-fork world: ``z`` (N, T+1, 2) and ``a`` (N, T, 2), float32 on the CPU.
+
+    Same drift, noise and fork line as ``generate_synthetic_data``; the only change is
+    who decides the fork's direction: the previous action instead of a fresh coin.
+    """
+    if n_sequences < 1 or seq_len < 1:
+        raise ValueError(f"n_sequences and seq_len must be positive, got {n_sequences} and {seq_len}")
+    g = _make_generator(seed, generator)
+    n, d = n_sequences, world.latent_dim
+    a = torch.randn(n, seq_len, world.action_dim, generator=g) * world.action_std
+    noise = torch.randn(n, seq_len, d, generator=g) * world.noise_std
+    sign = _branch_up(a, torch.rand(n, generator=g) < 0.5).float() * 2.0 - 1.0
+    z = torch.empty(n, seq_len + 1, d)
+    z[:, 0] = torch.randn(n, d, generator=g) * world.start_std
+    for t in range(seq_len):
+        step = world.step_scale * torch.tanh(a[:, t]) + noise[:, t]
+        forked = z[:, t, 0] > world.fork_threshold
+        step[:, 1] += forked.float() * sign[:, t] * world.fork_offset
+        z[:, t + 1] = z[:, t] + step
+    return z, a
+
+
+def memory_world_bayes_nll(z: torch.Tensor, a: torch.Tensor, world: WorldSpec = WORLD) -> float:
+    """Mean NLL per step (nats, summed over dimensions) of the true dynamics given the whole past.
+
+    A fork step after the first one has a single future (the previous action is in the past),
+    so it costs only the noise; a fork at step 0 is a fair coin and costs ``log 2`` more.
+    Computed in float64 from the closed form: what a perfect model with memory reaches.
+    """
+    if z.dim() != 3 or a.dim() != 3 or z.shape[1] != a.shape[1] + 1 or z.shape[0] != a.shape[0]:
+        raise ValueError(f"expected z (N, T+1, 2) and a (N, T, 2), got z {tuple(z.shape)} and a {tuple(a.shape)}")
+    z64, a64 = z.double().cpu(), a.double().cpu()
+    n, steps, d = a64.shape
+    base = z64[:, :-1] + world.step_scale * torch.tanh(a64)
+    forked = (z64[:, :-1, 0] > world.fork_threshold).double()
+    known = torch.ones(n, steps, dtype=torch.bool)
+    known[:, 0] = False                                   # no earlier action: the coin is unknown
+    up = _branch_up(a64, torch.zeros(n, dtype=torch.bool))
+    log_half = torch.log(torch.tensor(0.5, dtype=torch.float64))
+    log_w_up = torch.where(known, torch.where(up, 0.0, -torch.inf), log_half).double()
+    log_w_down = torch.where(known, torch.where(up, -torch.inf, 0.0), log_half).double()
+    log_pi = torch.full((n, steps, d, 2), float(log_half), dtype=torch.float64)
+    log_pi[..., 1, 0], log_pi[..., 1, 1] = log_w_up, log_w_down
+    offsets = torch.zeros(n, steps, d, 2, dtype=torch.float64)
+    offsets[..., 1, 0] = forked * world.fork_offset
+    offsets[..., 1, 1] = -forked * world.fork_offset
+    mu = base.unsqueeze(-1) + offsets
+    log_sigma = torch.full_like(mu, float(torch.log(torch.tensor(world.noise_std, dtype=torch.float64))))
+    return float(mdn_nll_from_logs(log_pi, mu, log_sigma, z64[:, 1:]))
