@@ -1,0 +1,130 @@
+"""``hint(mdn_loss)``: the exercise's checks, turned into a hint ladder that never shows code.
+
+Each call runs the exercise's diagnostic checks (:mod:`mdn_course.exercise.checks`) on the
+student's current function and looks at the first failing check. The checks name the
+mistake they recognise (a key of ``MISTAKES``); the ladder climbs one rung per call on the
+same mistake:
+
+1. a nudge: a question that points at the problem without naming it;
+2. the mistake by name, and the line of maths it breaks;
+3. the corrected formula, in maths.
+
+A different mistake starts again at rung 1; a passing function resets the ladder. The hint
+text comes from the mistake's ``nudge``, ``maths`` and ``fix`` (maths, not code), so the
+reference solution cannot leak through it.
+
+Instructors switch hints off for an assessed run with one setting: the environment variable
+``MDN_COURSE_HINTS=off`` (also ``0``, ``false`` or ``no``), set before Jupyter starts, e.g.
+``MDN_COURSE_HINTS=off jupyter lab``, or in the grading environment. ``hint`` then runs no
+check and says that hints are off.
+"""
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+__all__ = ["Hint", "hint", "hints_enabled", "reset_hints", "HINTS_ENV"]
+
+HINTS_ENV = "MDN_COURSE_HINTS"
+_OFF = {"off", "0", "false", "no"}
+_SLOW_CHECKS = ("learns",)     # run only once every fast check passes
+_LADDER: Dict[str, int] = {}   # mistake (or check) -> the rung last shown
+# What the loss computes, in maths, for a failure the checks cannot name.
+_LOSS_MATHS = ("log N(z; mu, sigma) = -((z - mu)/sigma)^2 / 2 - log sigma - log(2 pi)/2 for every component; "
+               "log p(z_d) = logsumexp over k of (log pi_k + log N_k); "
+               "loss = - (sum over d of log p(z_d)), averaged over every batch and time position")
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One rung of the ladder: ``level`` 1-3 (0 when there is nothing to hint or hints are off)."""
+    text: str
+    level: int = 0
+    mistake: Optional[str] = None
+    check: Optional[str] = None
+    passed: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return "<div class='mdn-hint'>" + "".join(f"<p>{html.escape(line)}</p>"
+                                                  for line in self.text.split("\n") if line) + "</div>"
+
+    def __repr__(self) -> str:
+        return f"Hint(level={self.level}, mistake={self.mistake!r}, check={self.check!r})\n{self.text}"
+
+
+def hints_enabled() -> bool:
+    """False when the instructor has set ``MDN_COURSE_HINTS=off``."""
+    return os.environ.get(HINTS_ENV, "on").strip().lower() not in _OFF
+
+
+def reset_hints() -> None:
+    """Start every ladder again at the nudge."""
+    _LADDER.clear()
+
+
+def _student_function() -> Optional[Callable]:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return None if shell is None else shell.user_ns.get("mdn_loss")
+
+
+def _first_failure(loss_fn: Callable):
+    from ..exercise.checks import CHECKS, run_all_checks
+
+    fast = [n for n in CHECKS if n not in _SLOW_CHECKS]
+    results = run_all_checks(loss_fn, names=fast)
+    failed = [r for r in results.values() if not r.passed]
+    if not failed:
+        slow = [n for n in CHECKS if n in _SLOW_CHECKS]
+        results.update(run_all_checks(loss_fn, names=slow) if slow else {})
+        failed = [r for r in results.values() if not r.passed]
+    named = [r for r in failed if r.mistake]
+    return (named or failed or [None])[0], len(results)
+
+
+def hint(loss_fn: Optional[Callable] = None) -> Hint:
+    """Run the exercise's checks on ``loss_fn`` (default: the notebook's ``mdn_loss``) and give the next hint."""
+    if not hints_enabled():
+        return Hint(f"Hints are switched off for this session ({HINTS_ENV}=off, set by your instructor). "
+                    "The check cells still say which check fails.")
+    if loss_fn is None:
+        loss_fn = _student_function()
+        if loss_fn is None:
+            raise TypeError("hint() needs your function: run your answer cell, then call hint(mdn_loss)")
+    if not callable(loss_fn):
+        raise TypeError(f"hint() takes your mdn_loss function, got {type(loss_fn).__name__}; call hint(mdn_loss)")
+    failure, n_checks = _first_failure(loss_fn)
+    if failure is None:
+        reset_hints()
+        return Hint(f"All {n_checks} checks pass: your mdn_loss is right. Nothing to hint; on to lesson 4!",
+                    passed=True)
+    from ..exercise.checks import CHECKS, MISTAKES
+
+    key = failure.mistake or f"check:{failure.name}"
+    level = min(_LADDER.get(key, 0) + 1, 3)
+    for other in [k for k in _LADDER if k != key]:
+        del _LADDER[other]
+    _LADDER[key] = level
+    head = f"Check `{failure.name}` fails ({CHECKS[failure.name].description})."
+    mistake = MISTAKES.get(failure.mistake) if failure.mistake else None
+    lines: List[str] = [head, f"Hint {level} of 3:"]
+    if mistake is not None:
+        lines.append({1: mistake.nudge,
+                      2: f"The mistake: {mistake.name}. The maths it breaks: {mistake.maths}",
+                      3: f"The corrected formula: {mistake.fix}"}[level])
+    else:
+        lines.append({1: "Your result matches none of the usual mistakes. Re-read the check's description "
+                         "above and compare each step of your function with the steps in section 3.",
+                      2: f"What the check saw: {failure.message}",
+                      3: f"The loss, step by step in maths: {_LOSS_MATHS}"}[level])
+    lines.append("Call hint(mdn_loss) again for the next step." if level < 3 else
+                 "That is the last hint for this mistake: fix your answer cell, run it, then the checks.")
+    return Hint("\n".join(lines), level, failure.mistake, failure.name)
