@@ -1,34 +1,35 @@
-"""Instructor grader for the ``mdn_loss`` exercise.
+"""Instructor grader for the ``mdn_loss`` exercise: student code is an oracle, never a judge.
 
-    python -m mdn_course grade SUBMISSIONS... --out grades.csv [--timeout 120] [--jobs N]
-                                [--feedback DIR] [--cell-timeout S] [--memory-gb 4] [--no-sandbox]
+    python -m mdn_course grade SUBMISSIONS... --out grades.csv [--jobs N] [--timeout 120]
+    python -m mdn_course grade --gradescope-bundle autograder.zip
 
-SUBMISSIONS are ``.ipynb`` files or folders (searched recursively, sorted).
-For each submission the grader takes only the answer cell(s) and runs them in
-a canonical notebook built from ``mdn_course.exercise.checks.CHECKS`` with
-``pytest --nbval-lax`` inside a bubblewrap sandbox, in a fresh scratch dir, with
-a per-cell and a per-submission time limit and an address-space cap. The
-original files are only read. The submission's own check cells, outputs and
-markers are inspected for tampering, never run. See ``mdn_course/grading/``
-for the parts and ``mdn_course/grading/report.py`` for the statuses and the
-tampering policy.
+SUBMISSIONS are ``.ipynb`` files or folders (searched recursively, sorted). For each, the
+grader reads the notebook (bounded), takes only the answer cell(s), and runs them in a
+bubblewrap sandbox that sees python, torch and numpy and nothing of the course; every check's
+judge runs here, in the grader, with inputs drawn from a secret per-run seed, and asks the
+sandboxed answer only for values and gradients (:mod:`.judge`). The submission's own check
+cells, outputs and markers are inspected for tampering, never run.
 
-Writes ``grades.csv`` (one row per submission in input order: ``submission,
-points, max_points, status, message`` and one column per check) and one
-Markdown feedback file per submission (default: ``feedback/`` next to the csv).
-Exit status 0 when grading completed, whatever the grades; 2 for usage errors.
+Writes ``grades.csv`` (one row per submission in input order: ``submission, points,
+max_points, status, message`` and one column per check), one Markdown feedback file per
+submission (default: ``feedback/`` next to the csv; files of the previous run are replaced,
+per the folder's manifest), and with ``--gradescope-results`` a Gradescope ``results.json``.
+
+Exit status 0 when grading completed, whatever the grades; 2 for usage errors and when no
+sandbox works here (install bubblewrap, or pass ``--no-sandbox`` to accept the risk).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from . import report, sandbox
-from .runner import run_submission
+from . import limits, report, sandbox
+from .judge import Options, judge_submission
 from .submission import InvalidSubmission, load
 
 
@@ -51,45 +52,38 @@ def find_submissions(items: Sequence[str]) -> List[Path]:
     return found
 
 
-def _feedback_names(paths: List[Path]) -> List[str]:
-    """One Markdown file name per submission: its stem; parent__stem where stems collide; then an index."""
-    stems = [p.stem for p in paths]
-    names, used = [], set()
-    for i, p in enumerate(paths):
-        name = p.stem if stems.count(p.stem) == 1 else f"{p.resolve().parent.name}__{p.stem}"
-        if name in used:
-            name = f"{name}_{i + 1}"
-        used.add(name)
-        names.append(name + ".md")
-    return names
-
-
-def grade_one(path: Path, display: str, args) -> report.Row:
+def grade_one(path: Path, display: str, key: str, secret: bytes, opts: Options) -> report.Row:
     try:
         sub = load(path)
     except InvalidSubmission as exc:
         return report.invalid_row(display, str(exc))
     try:
-        run = run_submission(sub, timeout=args.timeout, cell_timeout=args.cell_timeout,
-                             memory_bytes=int(args.memory_gb * 1024 ** 3), use_sandbox=args.sandbox)
-        return report.grade_row(display, sub, run, args.timeout)
+        judged = judge_submission(sub.source, secret, key, opts)
+        return report.grade_row(display, sub, judged)
     except Exception as exc:  # noqa: BLE001 - one bad submission never stops the batch
-        row = report.Row(display, "error")
-        row.message = f"the grader failed on this submission: {type(exc).__name__}: {exc}"
-        return row
+        return report.error_row(display, f"the grader failed on this submission ({type(exc).__name__}: {exc}); "
+                                         "ask the instructor to check the grading machine")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mdn_course grade", description=__doc__.split("\n\n")[0])
-    p.add_argument("submissions", nargs="+", help=".ipynb files or folders of them (recursive)")
-    p.add_argument("--out", required=True, help="the grades CSV to write")
+    p.add_argument("submissions", nargs="*", help=".ipynb files or folders of them (recursive)")
+    p.add_argument("--out", help="the grades CSV to write")
     p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission (default 120)")
-    p.add_argument("--cell-timeout", type=float, default=None,
-                   help="seconds per notebook cell (default: min(30, timeout/3))")
+    p.add_argument("--request-timeout", type=float, default=10.0,
+                   help="seconds for one call of the student's mdn_loss (default 10)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded in parallel")
     p.add_argument("--feedback", default=None, help="folder for the Markdown feedback (default: feedback/ next to --out)")
-    p.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap per submission, GiB (default 4)")
-    p.add_argument("--no-sandbox", dest="sandbox", action="store_false", help="do not use bubblewrap")
+    p.add_argument("--memory-mb", type=int, default=2048,
+                   help="memory for all of a submission's processes together, MiB (cgroup; default 2048)")
+    p.add_argument("--pids", type=int, default=32, help="processes a submission may run at once (default 32)")
+    p.add_argument("--scratch-mb", type=int, default=64, help="size of the sandbox's only writable tmpfs (default 64)")
+    p.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                   help="run student code without bubblewrap (limits and the uid drop still apply): "
+                        "only for submissions you trust")
+    p.add_argument("--gradescope-results", default=None, help="also write a Gradescope results.json here")
+    p.add_argument("--gradescope-bundle", default=None,
+                   help="write a Gradescope autograder zip (setup.sh, run_autograder, this package) and exit")
     return p
 
 
@@ -99,12 +93,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return 2 if exc.code else 0
+    if args.gradescope_bundle:
+        from .gradescope import write_bundle
+
+        try:
+            path = write_bundle(Path(args.gradescope_bundle))
+        except OSError as exc:
+            print(f"error: cannot write the bundle: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote the Gradescope autograder {path}; upload it under Configure Autograder "
+              "(Ubuntu base image)", file=sys.stderr)
+        return 0
     try:
-        if args.timeout <= 0 or args.jobs < 1 or args.memory_gb <= 0 or \
-                (args.cell_timeout is not None and args.cell_timeout <= 0):
-            raise UsageError("--timeout, --cell-timeout, --jobs and --memory-gb must be positive")
-        if args.cell_timeout is None:
-            args.cell_timeout = max(5.0, min(30.0, args.timeout / 3))
+        if not args.submissions:
+            raise UsageError("give the submissions to grade (.ipynb files or folders)")
+        if not args.out:
+            raise UsageError("--out is required (the grades CSV to write)")
+        if min(args.timeout, args.request_timeout) <= 0 or min(args.jobs, args.memory_mb, args.pids,
+                                                               args.scratch_mb) < 1:
+            raise UsageError("--timeout, --request-timeout, --jobs, --memory-mb, --pids and --scratch-mb "
+                             "must be positive")
         paths = find_submissions(args.submissions)
         out = Path(args.out)
         feedback = Path(args.feedback) if args.feedback else out.resolve().parent / "feedback"
@@ -113,29 +121,39 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             with open(out, "a", encoding="utf-8"):
                 pass
             feedback.mkdir(parents=True, exist_ok=True)
-            probe_file = feedback / ".write-test"
-            probe_file.write_text("")
-            probe_file.unlink()
         except OSError as exc:
             raise UsageError(f"cannot write the output: {exc}") from None
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    mib = 1024 ** 2
+    limit = limits.Limits(memory_bytes=args.memory_mb * mib, pids=args.pids, jobs=args.jobs,
+                          scratch_bytes=args.scratch_mb * mib, cpu_seconds=int(max(30, 2 * args.timeout)))
     if args.sandbox:
         ok, why = sandbox.probe()
         if not ok:
-            print(f"warning: grading WITHOUT a sandbox: {why}", file=sys.stderr)
-            args.sandbox = False
+            print(f"error: refusing to grade: no working sandbox here. {why}", file=sys.stderr)
+            return 2
     else:
-        print("warning: grading WITHOUT a sandbox (--no-sandbox)", file=sys.stderr)
-
+        print("warning: grading WITHOUT a sandbox (--no-sandbox): student code can read what this user can read",
+              file=sys.stderr)
+    print(f"limits: {limits.describe(limit)}", file=sys.stderr)
+    opts = Options(use_sandbox=args.sandbox, timeout=args.timeout, request_timeout=args.request_timeout, limit=limit)
+    secret = secrets.token_bytes(32)
     displays = [str(p) for p in paths]
+    jobs = [(p, d, f"{i}:{d}") for i, (p, d) in enumerate(zip(paths, displays))]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(lambda pd: grade_one(pd[0], pd[1], args), zip(paths, displays)))
+        rows = list(pool.map(lambda j: grade_one(j[0], j[1], j[2], secret, opts), jobs))
     report.write_csv(rows, out)
-    for row, name in zip(rows, _feedback_names(paths)):
-        (feedback / name).write_text(report.feedback_markdown(row), encoding="utf-8")
+    strays = report.write_feedback(rows, report.feedback_names(paths), feedback)
+    if strays:
+        print(f"note: {feedback} also holds {len(strays)} .md file(s) this grader did not write "
+              f"(left alone): {', '.join(strays[:5])}{' ...' if len(strays) > 5 else ''}", file=sys.stderr)
+    if args.gradescope_results:
+        from .gradescope import write_results
+
+        write_results(rows, Path(args.gradescope_results))
     counts = {}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1

@@ -1,37 +1,37 @@
-"""From per-cell records to a grade row, ``grades.csv`` and per-student Markdown feedback.
+"""From the judge's verdicts to a grade row, ``grades.csv`` and per-student Markdown feedback.
 
-Statuses (one per row):
+Points are always the sum of the checks the trusted judge passed; nothing the submission
+wrote or printed enters a row except as quoted, length-capped text. Statuses (one per row,
+the first that applies in this order; every finding is still listed in ``message``):
 
-``ok``        graded normally; ``points`` is the sum of the checks passed (wrong answers included).
-``error``     the answer did not run cleanly or broke the rules: it raised at definition (syntax
-              error, exception), the kernel died (``os._exit``, a kill), it used the package's
-              reference ``mdn_loss`` (points forced to 0), or the grader itself failed.
-``timeout``   the per-submission wall clock (``--timeout``) or a per-cell limit was hit; checks that
-              passed before keep their points.
-``invalid``   not gradable: unreadable, not JSON, not a notebook, no answer cell; 0 points.
-``tampered``  the submission edited/deleted check cells, added nbval markers or tags, faked outputs,
-              or its answer rebinds the grader's names. Policy: *flag only* - the points are the
-              honest score of the canonical run, since none of that reaches the run. Exception:
-              if the kernel-side audit finds the checks themselves were altered at run time, the
-              run cannot be trusted and the points are 0.
-
-When several apply the status is the first of invalid, error(reference), tampered(run time),
-timeout, error, tampered, ok; every finding is still listed in ``message``.
+``invalid``        not gradable: unreadable, too large, not JSON, not a notebook, no answer cell; 0 points.
+``tampered``       the notebook's check cells were edited or deleted, nbval markers or tags were added,
+                   or outputs were faked. A flag for the instructor: none of that reaches the judge,
+                   so the points are the judge's.
+``timeout``        the answer cell, or a call of ``mdn_loss``, ran out of time, or the submission's wall
+                   clock ended before every check ran; checks judged before keep their points.
+``error``          the answer cell failed (syntax error, an exception, no ``mdn_loss``), or the answer's
+                   process died or garbled the channel during a check.
+``not_attempted``  the answer is the untouched stub (every call raised NotImplementedError).
+``ok``             judged normally, wrong answers included.
 """
 from __future__ import annotations
 
 import csv
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..exercise.checks import CHECKS
-from .runner import RunOutcome
+from ..exercise.checks import CHECKS, MISTAKES
+from .judge import Judged
 from .submission import Submission
 
 MAX_POINTS = sum(c.points for c in CHECKS.values())
 COLUMNS = ["submission", "points", "max_points", "status", "message", *CHECKS]
+MANIFEST = ".mdn-grade-feedback.json"
 
 
 @dataclass
@@ -41,9 +41,10 @@ class Row:
     points: int = 0
     check_points: Dict[str, int] = field(default_factory=lambda: {n: 0 for n in CHECKS})
     message: str = ""
-    passed: List[str] = field(default_factory=list)
-    failed: Dict[str, str] = field(default_factory=dict)   # check -> diagnostic
-    findings: List[str] = field(default_factory=list)       # tampering / rule findings, for feedback
+    passed: Dict[str, str] = field(default_factory=dict)      # check -> pass detail
+    failed: Dict[str, str] = field(default_factory=dict)      # check -> diagnostic
+    mistakes: Dict[str, str] = field(default_factory=dict)    # check -> MISTAKES id
+    findings: List[str] = field(default_factory=list)         # tampering flags, for feedback
 
     def as_csv(self) -> Dict[str, object]:
         row = {"submission": self.submission, "points": self.points, "max_points": MAX_POINTS,
@@ -56,23 +57,8 @@ def invalid_row(name: str, why: str) -> Row:
     return Row(name, "invalid", message=f"invalid: {why}")
 
 
-def _err_text(rec: Optional[dict]) -> str:
-    if rec is None:
-        return "not run"
-    if rec.get("ename"):
-        value = (rec.get("evalue") or "").strip()
-        return f"{rec['ename']}: {value}" if value else rec["ename"]
-    return (rec.get("error") or rec.get("outcome") or "failed").strip()
-
-
-def _is_timeout(rec: Optional[dict]) -> bool:
-    text = (rec or {}).get("error") or ""
-    return "Timeout of" in text and "waiting for output" not in text and "Failed to interrupt" not in text
-
-
-def _kernel_died(records: Dict[int, dict]) -> bool:
-    signs = ("Kernel died", "Kernel dead", "Failed to interrupt kernel", "waiting for output")
-    return any(any(s in (r.get("error") or "") for s in signs) for r in records.values())
+def error_row(name: str, why: str) -> Row:
+    return Row(name, "error", message=why)
 
 
 def _short(text: str, n: int = 300) -> str:
@@ -80,115 +66,61 @@ def _short(text: str, n: int = 300) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _score_zero(row: Row, findings: List[str]) -> None:
-    """A rule was broken: every check scores zero and the findings go on record."""
-    row.points = 0
-    row.check_points = {n: 0 for n in CHECKS}
-    row.findings += findings
-
-
-def grade_row(name: str, sub: Submission, run: RunOutcome, timeout: float) -> Row:
+def grade_row(name: str, sub: Submission, judged: Judged) -> Row:
+    """The row of one judged submission (see the module docstring for the statuses)."""
     row = Row(name, "ok")
-    recs, layout = run.records, run.layout
-    messages: List[str] = []
-    reference = [f"static: {r}" for r in sub.reference]
-    tamper_runtime: List[str] = []
-    ref_checks: List[str] = []
-
-    setup = recs.get(layout.setup)
-    if setup is not None and setup["outcome"] != "passed":
-        messages.append(f"grader setup failed ({_short(_err_text(setup))})")
-
-    answer_problem = None
-    answer_timeout = False
-    for idx in layout.answers:
-        rec = recs.get(idx)
-        if rec is not None and rec["outcome"] != "passed":
-            answer_timeout = answer_timeout or _is_timeout(rec)
-            answer_problem = _short(_err_text(rec))
-            break
-
-    for idx, check in layout.checks.items():
-        rec = recs.get(idx)
-        if rec is not None and rec["outcome"] == "passed":
-            row.passed.append(check)
+    reasons: List[str] = []
+    for check, result in judged.results.items():
+        if result.passed:
+            row.passed[check] = result.detail
             row.check_points[check] = CHECKS[check].points
         else:
-            diag = _err_text(rec)
-            diag = re.sub(r"^CheckFailed: \[\w+\] ", "", diag)
-            if _is_timeout(rec):
-                diag = f"took longer than the per-cell limit ({diag})"
-            row.failed[check] = diag
-            if "reference implementation" in diag:
-                ref_checks.append(check)
-
-    if ref_checks:
-        reference.append(f"the checks caught calls of the reference ({', '.join(ref_checks)})")
-    audit = recs.get(layout.audit)
-    if audit is not None and audit["outcome"] != "passed":
-        text = _err_text(audit)
-        if "GRADER-AUDIT" in text:
-            for item in text.split("GRADER-AUDIT", 1)[1].split(" | "):
-                item = item.strip()
-                if item.startswith("reference:"):
-                    reference.append("run time: " + item[len("reference:"):].strip())
-                elif item.startswith("tamper:"):
-                    tamper_runtime.append(item[len("tamper:"):].strip())
-        elif "NameError" not in text and not run.timed_out and not _kernel_died(recs):
-            tamper_runtime.append(f"the grader's audit cell failed ({_short(text, 160)})")
-
+            row.failed[check] = result.message or result.detail
+            if result.mistake:
+                row.mistakes[check] = result.mistake
+    for check in judged.not_run:
+        row.failed[check] = "not judged: the answer's process could not be run (see above)"
     row.points = sum(row.check_points.values())
-    died = _kernel_died(recs)
-    undefined = all("NameError" in d and "mdn_loss" in d for d in row.failed.values()) and \
-        len(row.failed) == len(CHECKS)
 
-    status = "ok"
+    statuses = []
+    d = judged.definition
+    if d is not None:
+        if d["kind"] == "timeout":
+            statuses.append("timeout")
+            reasons.append(f"the answer cell ran out of time ({_short(d['error'], 200)}): an infinite loop "
+                           "or heavy work at the top level of the cell?")
+        elif d["kind"] == "undefined":
+            statuses.append("error")
+            reasons.append("the answer cell(s) do not define mdn_loss")
+        else:
+            statuses.append("error")
+            reasons.append(f"the answer cell failed: {_short(d['error'], 300)}")
+    for f in judged.failures:
+        where = f" in check {f.check}" if f.check else ""
+        statuses.append("timeout" if f.kind == "timeout" else "error")
+        reasons.append(_short(f.text, 200) + where)
+    if judged.not_run and d is None:
+        statuses.append("timeout")
+        reasons.append(f"not judged in time: {', '.join(judged.not_run)}")
+    untouched = (d is None and judged.results and not row.passed
+                 and all(m == "not_implemented" for m in row.mistakes.values())
+                 and len(row.mistakes) == len(judged.results))
+    if untouched:
+        statuses.append("not_attempted")
+        reasons.append("not attempted: mdn_loss still raises NotImplementedError (the untouched stub)")
     if sub.tampering:
-        status = "tampered"
-        row.findings += sub.tampering
-        messages.append("tampering flagged (points from the canonical run): " + "; ".join(sub.tampering))
-    grader_failed = not run.timed_out and (not recs or (setup is not None and setup["outcome"] != "passed"))
-    if grader_failed:  # nothing of the answer ran: the grading environment, not the student, failed
-        status = "error"
-        messages.insert(0, f"the grader could not run the notebook (exit {run.returncode}); ask the instructor "
-                           f"to check the grading machine: {_short(run.output_tail[-600:])}")
-    if answer_problem:
-        status = "timeout" if answer_timeout else "error"
-        messages.insert(0, ("the answer cell ran past the per-cell limit (an infinite loop?)" if answer_timeout
-                            else f"the answer cell failed: {answer_problem}"))
-    elif undefined and not died and not run.timed_out:
-        status = "error"
-        messages.insert(0, "the answer cell(s) do not define mdn_loss")
-    if died:
-        status = "error"
-        code = re.search(r"exit code (-?\d+)", " ".join((r.get("error") or "") for r in recs.values()))
-        messages.insert(0, "the kernel died or stopped responding" + (f" (exit code {code.group(1)})" if code else "")
-                        + ": os._exit, a signal, a crash, or a loop that ignores interrupts; "
-                          "checks after that point could not run")
-    if any(_is_timeout(recs.get(i)) for i in layout.checks) and not died:
-        status = "timeout"
-        messages.insert(0, "a check ran past the per-cell limit (an infinite loop or a very slow answer?)")
-    if run.timed_out:
-        status = "timeout"
-        messages.insert(0, f"stopped after the {timeout:g} s limit per submission (an infinite loop?); "
-                           "checks that finished before keep their points")
-    if tamper_runtime:
-        status = "tampered"
-        _score_zero(row, tamper_runtime)
-        messages.insert(0, "the answer altered the grader at run time, so the run cannot be trusted and scores "
-                           "zero: " + "; ".join(tamper_runtime))
-    if reference:
-        status = "error"
-        _score_zero(row, reference)
-        messages.insert(0, "uses the reference implementation (mdn_course's mdn_loss), so it scores zero: "
-                           + "; ".join(dict.fromkeys(reference)))
-    row.status = status
+        row.findings = list(sub.tampering)
+        statuses.append("tampered")
+        reasons.append("tampering flagged (it cannot change the grade: the points come from the grader's own "
+                       "checks): " + "; ".join(sub.tampering))
+    for status in ("tampered", "timeout", "error", "not_attempted"):
+        if status in statuses:
+            row.status = status
+            break
     summary = f"{len(row.passed)}/{len(CHECKS)} checks passed"
     if row.failed:
-        summary += "; failed: " + "; ".join(f"{c} ({_short(d, 160)})" for c, d in row.failed.items())
-    messages.append(summary)
-    messages += sub.notes
-    row.message = " | ".join(messages)
+        summary += "; failed: " + "; ".join(f"{c} ({_short(m, 160)})" for c, m in row.failed.items())
+    row.message = " | ".join(list(dict.fromkeys(reasons)) + [summary] + sub.notes)
     return row
 
 
@@ -201,23 +133,69 @@ def write_csv(rows: List[Row], path: Path) -> None:
 
 
 def feedback_markdown(row: Row) -> str:
-    lines = [f"# Feedback: `{row.submission}`", "",
+    """The student's feedback: score, one line per check, and for each failure the course's hint."""
+    lines = [f"# Feedback: `{os.path.basename(row.submission)}`", "",
              f"**Score: {row.points} / {MAX_POINTS}** (status: `{row.status}`)", ""]
     if row.status != "ok":
         lines += [f"> {row.message.split(' | ')[0]}", ""]
     lines += ["| check | points | result |", "|---|---|---|"]
     for name, check in CHECKS.items():
-        if name in row.passed:
-            result = "✓ passed"
-        elif row.status == "invalid":
-            result = "not run"
-        else:
-            result = "✗ failed"
+        result = "✓ passed" if name in row.passed else ("not run" if row.status == "invalid" else "✗ failed")
         lines.append(f"| `{name}`: {check.description} | {row.check_points[name]} / {check.points} | {result} |")
     if row.failed:
         lines += ["", "## What went wrong", ""]
         for name, diag in row.failed.items():
             lines += [f"### ✗ `{name}` ({CHECKS[name].points} pt)", "", "```text", diag.strip(), "```", ""]
+            mistake = MISTAKES.get(row.mistakes.get(name, ""))
+            if mistake is not None:
+                lines += [f"**Likely mistake: {mistake.name}.** {mistake.nudge}", "",
+                          f"- the maths: {mistake.maths}", f"- corrected: {mistake.fix}", ""]
     if row.findings:
         lines += ["", "## Findings", ""] + [f"- {f}" for f in row.findings]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def feedback_names(paths: List[Path]) -> List[str]:
+    """One Markdown file name per submission: its stem; parent__stem where stems collide; then an index."""
+    stems = [p.stem for p in paths]
+    names, used = [], set()
+    for i, p in enumerate(paths):
+        name = p.stem if stems.count(p.stem) == 1 else f"{p.resolve().parent.name}__{p.stem}"
+        name = re.sub(r"[^\w.-]", "_", name)[:120] or "submission"
+        if name in used:
+            name = f"{name}_{i + 1}"
+        used.add(name)
+        names.append(name + ".md")
+    return names
+
+
+def _previous_files(folder: Path) -> List[str]:
+    """The files an earlier run of the grader wrote in ``folder``, from its manifest (plain names only)."""
+    try:
+        with open(folder / MANIFEST, "rb") as f:
+            listed = json.loads(f.read(4 * 1024 * 1024).decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return []
+    if not isinstance(listed, list):
+        return []
+    return [n for n in listed if isinstance(n, str) and re.fullmatch(r"[\w.-]+\.md", n)]
+
+
+def write_feedback(rows: List[Row], names: List[str], folder: Path) -> List[str]:
+    """Replace the files of the previous run (per the manifest) with this run's; return stray .md files.
+
+    Only files the grader itself listed are removed; anything else in the folder is left alone
+    and returned, so the caller can say the folder holds files it did not write.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in _previous_files(folder):
+        p = folder / old
+        if p.is_symlink() or p.is_file():
+            p.unlink()
+    for row, name in zip(rows, names):
+        p = folder / name
+        if p.is_symlink():
+            p.unlink()
+        p.write_text(feedback_markdown(row), encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(names, indent=0) + "\n", encoding="utf-8")
+    return sorted(p.name for p in folder.glob("*.md") if p.name not in set(names))

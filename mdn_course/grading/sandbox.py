@@ -1,211 +1,325 @@
-"""Run one grading command in a throw-away sandbox with a memory cap and a wall-clock limit.
+"""Start the student's side of grading in a bubblewrap sandbox that sees only python, torch and numpy.
 
-Sandbox (bubblewrap, when it works here): the whole file system read-only
-(``--ro-bind / /``), a private empty ``/tmp`` (``--tmpfs /tmp``), the scratch
-directory bound read-write on top (the only writable place), fresh ``/dev`` and
-``/proc``, no network (``--unshare-net``: loopback only, nothing listening),
-private pid namespace (``--unshare-pid``: killing bwrap kills everything inside),
-``--die-with-parent``, ``--new-session``, and a user namespace mapping the
-process to ``nobody`` with every capability dropped (``--unshare-user --uid
-65534 --gid 65534 --cap-drop ALL``). The last one matters when the grader runs
-as root: a root process keeps CAP_SYS_ADMIN inside a plain bwrap sandbox and can
-simply ``mount -o remount,rw /``.
+What the sandbox sees (everything read-only except one sized tmpfs):
 
-Limits: ``RLIMIT_AS`` (address space, default 4 GiB, inherited by pytest and
-the kernel; torch + a kernel need about 1.5 GiB of address space) and
-``RLIMIT_FSIZE`` (no file over 256 MiB), set by a tiny Python trampoline
-inside the sandbox so no ``preexec_fn`` runs in the grader's threads. The wall
-clock limit kills the sandbox's process group (and, unsandboxed, every
-descendant found in ``/proc``, since Jupyter starts kernels in a new session).
+* ``/usr`` and the ``/lib*``, ``/bin`` links as on the host (system libraries, ``ld.so``),
+  ``/etc/ld.so.cache``; the interpreter's own prefix (its stdlib) with every
+  ``site-packages``/``dist-packages`` folder under it *masked by an empty tmpfs*, and then only
+  the package folders of torch, numpy and what they require (from ``importlib.metadata``) put
+  back. No ``.pth`` file, no editable install, no ``mdn_course``, no ``/work``, ``/home``, ``/root``
+  or ``/var``; nothing of the grader but two files copied in at ``/grader``: ``oracle.py`` and
+  ``server.py``;
+* a fresh ``/dev`` and ``/proc``; ``/tmp`` a private tmpfs of ``scratch_bytes`` (the only
+  writable place, and the cwd and ``HOME``);
+* no network, IPC, UTS, pid or cgroup sharing (``--unshare-all``; a new network namespace also
+  hides abstract unix sockets), no capabilities, ``--die-with-parent``, ``--new-session``.
 
-``probe()`` runs a trivial command once with the full flag set (a non-root
-grader may also use bwrap without the user namespace); if bwrap is missing or
-cannot create the namespaces, the caller says so once on stderr and
-``run()`` goes unsandboxed (limits and timeout still apply).
+Who runs it: when the grader is root, bubblewrap is started as an unprivileged uid (65534,
+``nobody``) with no supplementary groups, so the sandbox's user maps back to 65534, not to root.
+bwrap opens bind sources as that user, and an interpreter under ``/root`` is not reachable by
+it, so a root grader first binds the sources into a private staging tmpfs, in a mount
+namespace of the child only (:func:`_preexec`); the host's mounts are never touched. When the
+grader is not root, bwrap runs as the grader's user.
+
+Limits come from :mod:`.limits` (cgroup where writable, rlimits always). ``python -I -S -B``
+ignores environment variables, user site and ``.pth`` files inside.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import importlib.metadata as metadata
 import os
+import re
 import shutil
 import signal
+import site
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-DEFAULT_MEMORY_BYTES = 4 * 1024 ** 3
-FILE_SIZE_LIMIT = 256 * 1024 ** 2
+from . import limits as limits_mod
 
-_TRAMPOLINE = (
-    "import os, resource, sys\n"
-    "mem, fsize = int(sys.argv[1]), int(sys.argv[2])\n"
-    "if mem > 0: resource.setrlimit(resource.RLIMIT_AS, (mem, mem))\n"
-    "resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
-    "os.execv(sys.argv[3], sys.argv[3:])\n"
-)
+SANDBOX_UID = 65534
+ORACLE_SOURCE = Path(__file__).resolve().parent.parent / "exercise" / "oracle.py"
+SERVER_SOURCE = Path(__file__).resolve().parent / "server.py"
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: dnf install "
+                "bubblewrap), or pass --no-sandbox to run student code without one, knowingly")
+
+
+class SandboxUnavailable(RuntimeError):
+    """No working sandbox on this machine; the message says why and how to fix it."""
 
 
 @dataclass
-class RunResult:
-    returncode: Optional[int]
-    timed_out: bool
-    output: str  # stdout and stderr together, last 20,000 characters
-    wall_s: float
+class Plan:
+    """What one sandboxed server process needs: the bind list and the command inside."""
+    binds: List[Tuple[str, str]]                 # (host source, destination), read-only
+    masks: List[str]                             # folders hidden by an empty read-only tmpfs
+    python: str
+    site_dirs: List[str]
+    symlinks: List[Tuple[str, str]] = field(default_factory=list)
 
 
-_MODE = {"userns": True}
+def _site_dirs() -> List[str]:
+    dirs = set(site.getsitepackages())
+    try:
+        dirs.add(site.getusersitepackages())
+    except Exception:  # noqa: BLE001 - no user site
+        pass
+    dirs.update(p for p in sys.path if p and re.search(r"(site|dist)-packages", p))
+    return sorted(os.path.realpath(d) for d in dirs if os.path.isdir(d))
 
 
-def _bwrap_flags(scratch: str, userns: Optional[bool] = None) -> List[str]:
-    userns = _MODE["userns"] if userns is None else userns
-    flags = [
-        "--ro-bind", "/", "/",
-        "--dev", "/dev",
-        "--proc", "/proc",
-        "--tmpfs", "/tmp",
-        *_rebind_under_tmp(),
-        "--bind", scratch, scratch,
-        "--chdir", scratch,
-        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-        "--die-with-parent", "--new-session",
-    ]
-    if userns:
-        flags += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
-    return flags
+def _requirement_names(dist: metadata.Distribution) -> List[str]:
+    names = []
+    for req in dist.requires or []:
+        if "extra ==" in req:
+            continue
+        names.append(re.split(r"[ ;<>=!~\[(]", req, maxsplit=1)[0])
+    return names
 
 
-def _rebind_under_tmp() -> List[str]:
-    """Read-only binds for the interpreter and the package when they live under /tmp.
+def package_paths(roots: Sequence[str] = ("torch", "numpy")) -> List[str]:
+    """Top-level files and folders (and dist-info) of ``roots`` and everything they require, recursively."""
+    seen: Dict[str, metadata.Distribution] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        key = (dist.metadata["Name"] or name).lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen[key] = dist
+        todo += _requirement_names(dist)
+    paths = set()
+    for dist in seen.values():
+        base = Path(str(dist.locate_file("")))
+        for f in dist.files or []:
+            top = f.parts[0]
+            if top in ("..", "/") or top.endswith(".pth") or top.startswith("__editable__"):
+                continue
+            p = base / top
+            if p.exists():
+                paths.add(os.path.realpath(p))
+    return sorted(paths)
 
-    The private ``--tmpfs /tmp`` would otherwise hide them: a virtual environment or a
-    CI checkout under /tmp made every kernel fail to start inside the sandbox.
+
+def _mdn_course_root() -> str:
+    return os.path.realpath(Path(__file__).resolve().parent.parent.parent)
+
+
+@lru_cache(maxsize=1)
+def plan() -> Plan:
+    """The bind list for this interpreter (computed once per grader run)."""
+    python = os.path.realpath(sys.executable)
+    prefix = os.path.realpath(sys.base_prefix)
+    binds: List[Tuple[str, str]] = []
+    symlinks: List[Tuple[str, str]] = []
+    roots = ["/usr"] + ([prefix] if not prefix.startswith("/usr/") and prefix != "/usr" else [])
+    for r in roots:
+        binds.append((r, r))
+    for top in ("lib", "lib64", "lib32", "libx32", "bin", "sbin"):
+        p = f"/{top}"
+        if os.path.islink(p):
+            symlinks.append((os.readlink(p), p))
+        elif os.path.isdir(p):
+            binds.append((p, p))
+    if os.path.exists("/etc/ld.so.cache"):
+        binds.append(("/etc/ld.so.cache", "/etc/ld.so.cache"))
+    under_roots = lambda p: any(p == r or p.startswith(r + "/") for r in roots)  # noqa: E731
+    sites = _site_dirs()
+    masks = [d for d in sites if under_roots(d)]
+    course = _mdn_course_root()
+    if under_roots(course) and not any(course.startswith(m + "/") for m in masks):
+        masks.append(course)
+    packages = package_paths()
+    for p in packages:
+        binds.append((p, p))
+    site_dirs = sorted({os.path.dirname(p) for p in packages})
+    if not python.startswith(tuple(r + "/" for r in roots)):
+        binds.append((python, python))
+    return Plan(binds, masks, python, site_dirs, symlinks)
+
+
+# ---------------------------------------------------------------- privilege drop and staging (root grader)
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_CLONE_NEWNS = 0x00020000
+_MS_BIND, _MS_REC, _MS_PRIVATE, _MS_RDONLY, _MS_REMOUNT = 4096, 16384, 1 << 18, 1, 32
+
+
+def _mount(src: Optional[str], dst: str, fstype: Optional[str], flags: int, data: Optional[str]) -> None:
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    if _LIBC.mount(enc(src), enc(dst), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {src} on {dst}: {os.strerror(err)}")
+
+
+def _preexec(stage: Optional[str], binds: List[Tuple[str, str]], limit: limits_mod.Limits,
+             cgroup: Optional[limits_mod.Cgroup], uid: Optional[int]):
+    """Return the function the child runs between fork and exec of bwrap.
+
+    As root: join the submission's cgroup, set the rlimits, make a private mount namespace
+    whose staging tmpfs holds bind mounts of the sources (so the unprivileged bwrap can
+    reach an interpreter under /root), then drop to ``uid`` for good.
     """
-    import mdn_course
+    def run() -> None:
+        if cgroup is not None:
+            cgroup.join_self()
+        limit.apply_rlimits(root=uid is not None)
+        if stage is not None:
+            if _LIBC.unshare(_CLONE_NEWNS) != 0:
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+            _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
+            _mount("mdn-stage", stage, "tmpfs", 0, "mode=0755,size=1m")
+            for i, (src, _) in enumerate(binds):
+                target = os.path.join(stage, str(i))
+                if os.path.isdir(src):
+                    os.mkdir(target, 0o755)
+                else:
+                    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+                _mount(src, target, None, _MS_BIND | _MS_REC, None)
+        if uid is not None:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+    return run
 
-    needed = {sys.prefix, sys.exec_prefix, sys.base_prefix, str(Path(mdn_course.__file__).resolve().parent.parent)}
-    needed.update(p for p in sys.path if p and os.path.isdir(p))
-    kept: List[str] = []
-    for path in sorted({os.path.realpath(p) for p in needed}):  # sorted: a parent comes before its children
-        if path.startswith("/tmp/") and not any(path.startswith(parent + "/") for parent in kept):
-            kept.append(path)
-    return [flag for path in kept for flag in ("--ro-bind", path, path)]
+
+def bwrap_argv(p: Plan, stage: Optional[str], scratch_bytes: int, data_fds: Dict[str, int]) -> List[str]:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}")
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    for i, (src, dst) in enumerate(p.binds):
+        argv += ["--ro-bind", os.path.join(stage, str(i)) if stage else src, dst]
+        for m in p.masks:
+            if m.startswith(dst + "/") or m == dst:
+                argv += ["--tmpfs", m]
+    for target, link in p.symlinks:
+        argv += ["--symlink", target, link]
+    for m in p.masks:
+        argv += ["--remount-ro", m]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(int(scratch_bytes)), "--tmpfs", "/tmp",
+             "--dir", "/tmp/home", "--chdir", "/tmp"]
+    for dest, fd in data_fds.items():
+        argv += ["--ro-bind-data", str(fd), dest]
+    return argv
+
+
+def _data_fd(text: bytes) -> int:
+    """A read-only fd holding ``text`` (bwrap copies it into the sandbox with --ro-bind-data)."""
+    f = tempfile.TemporaryFile()
+    f.write(text)
+    f.flush()
+    f.seek(0)
+    fd = os.dup(f.fileno())
+    f.close()
+    return fd
+
+
+def start(*, sandbox: bool, limit: limits_mod.Limits, slot: int = 0) -> "Started":
+    """Start the oracle server for one submission; the caller talks to it over ``proc.stdin/stdout``."""
+    p = plan()
+    root = os.geteuid() == 0
+    uid = SANDBOX_UID if root else None
+    cgroup = limits_mod.Cgroup.create(limit) if limits_mod.cgroups_available() else None
+    fds: List[int] = []
+    stage_dir = None
+    try:
+        if sandbox:
+            if root:
+                stage_dir = tempfile.mkdtemp(prefix="mdn-grade-stage-")
+                os.chmod(stage_dir, 0o711)
+            fds = [_data_fd(ORACLE_SOURCE.read_bytes()), _data_fd(SERVER_SOURCE.read_bytes())]
+            argv = bwrap_argv(p, stage_dir, limit.scratch_bytes,
+                              {"/grader/oracle.py": fds[0], "/grader/server.py": fds[1]})
+            argv += ["--", p.python, "-I", "-S", "-B", "/grader/server.py", *p.site_dirs]
+            env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/home", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
+            cwd = "/"
+        else:
+            scratch = tempfile.mkdtemp(prefix="mdn-grade-nosandbox-")
+            if root:
+                os.chown(scratch, SANDBOX_UID, SANDBOX_UID)
+            stage_dir = scratch
+            argv = [p.python, "-I", "-S", "-B", str(SERVER_SOURCE), *p.site_dirs]
+            env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
+                   "TMPDIR": scratch}
+            cwd = scratch
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                cwd=cwd, env=env, pass_fds=fds, start_new_session=True,
+                                preexec_fn=_preexec(stage_dir if (sandbox and root) else None, p.binds,
+                                                    limit, cgroup, uid))
+    except BaseException:
+        if cgroup is not None:
+            cgroup.destroy()
+        raise
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return Started(proc, cgroup, stage_dir, sandbox)
+
+
+@dataclass
+class Started:
+    proc: subprocess.Popen
+    cgroup: Optional[limits_mod.Cgroup]
+    temp_dir: Optional[str]
+    sandboxed: bool
+
+    def kill(self) -> None:
+        """Kill every process of this submission (process group, cgroup) and remove its temp dir."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        if self.cgroup is not None:
+            self.cgroup.destroy()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 - a broken pipe on close changes nothing
+                pass
+        if self.temp_dir:
+            # never follow what the submission made: rmtree does not follow symlinks; the staging
+            # dir is an empty mount point on the host (the tmpfs lived in the child's namespace)
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 @lru_cache(maxsize=1)
 def probe() -> Tuple[bool, str]:
-    """(True, "") when bwrap runs a trivial command with every flag we use; else (False, why)."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return False, "bubblewrap (bwrap) is not installed (apt-get install -y bubblewrap)"
-    import tempfile
-
-    why = "?"
-    # Without a user namespace (a setuid bwrap where unprivileged ones are off) only a non-root
-    # grader is safe: root would keep CAP_SYS_ADMIN inside and could remount / read-write.
-    for userns in ((True, False) if os.geteuid() != 0 else (True,)):
-        with tempfile.TemporaryDirectory(prefix="mdn-grade-probe-") as d:
-            try:
-                proc = subprocess.run([bwrap, *_bwrap_flags(d, userns), "--", "/bin/sh", "-c", "touch ok"],
-                                      capture_output=True, text=True, timeout=30)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                return False, f"bwrap could not start: {exc}"
-            if proc.returncode == 0 and os.path.exists(os.path.join(d, "ok")):
-                _MODE["userns"] = userns
-                return True, ""
-            lines = (proc.stderr or proc.stdout).strip().splitlines()
-            why = lines[-1] if lines else f"exit {proc.returncode}"
-    return False, f"bwrap cannot create its namespaces here ({why})"
-
-
-def scratch_env(scratch: Path, pythonpath: str) -> Dict[str, str]:
-    """A minimal environment (nothing inherited from the grader) with every writable dir in scratch."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-        "PYTHONPATH": pythonpath,
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-        "MPLBACKEND": "Agg",
-        "MDN_COURSE_GRADING": "1",
-    }
-    dirs = {
-        "HOME": "home", "TMPDIR": "tmp", "JUPYTER_RUNTIME_DIR": "jupyter/runtime",
-        "JUPYTER_DATA_DIR": "jupyter/data", "JUPYTER_CONFIG_DIR": "jupyter/config",
-        "IPYTHONDIR": "ipython", "MPLCONFIGDIR": "mpl", "XDG_CACHE_HOME": "xdg/cache",
-        "XDG_CONFIG_HOME": "xdg/config", "XDG_DATA_HOME": "xdg/data", "XDG_RUNTIME_DIR": "xdg/runtime",
-    }
-    for var, rel in dirs.items():
-        path = scratch / rel
-        path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, 0o700)
-        env[var] = str(path)
-    return env
-
-
-def _descendants(pid: int) -> List[int]:
-    children: Dict[int, List[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _kill_tree(proc: subprocess.Popen) -> None:
-    victims = _descendants(proc.pid)
+    """(True, "") when a sandboxed interpreter can import torch here; else (False, why + how to fix)."""
+    if shutil.which("bwrap") is None:
+        return False, f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}"
+    limit = limits_mod.Limits()
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for pid in victims:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def run(argv: Sequence[str], *, scratch: Path, env: Dict[str, str], timeout: float,
-        memory_bytes: int = DEFAULT_MEMORY_BYTES, sandbox: bool = True,
-        pass_fds: Sequence[int] = ()) -> RunResult:
-    """Run ``argv`` (a Python command line) in ``scratch`` under the limits; never raises on its outcome."""
-    inner = [sys.executable, "-c", _TRAMPOLINE, str(int(memory_bytes)), str(FILE_SIZE_LIMIT), *argv]
-    if sandbox:
-        cmd = [shutil.which("bwrap") or "bwrap", *_bwrap_flags(str(scratch)), "--", *inner]
-    else:
-        cmd = inner
-    log = scratch / "grader-run.log"
-    start = time.monotonic()
-    timed_out = False
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True, pass_fds=tuple(pass_fds))
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            # Kill whatever is left either way: a kernel in its own session, a daemon the answer forked.
-            _kill_tree(proc)
-            proc.wait()
-    wall = time.monotonic() - start
+        s = start(sandbox=True, limit=limit)
+    except (OSError, SandboxUnavailable) as exc:
+        return False, f"bubblewrap cannot start here ({exc}): {INSTALL_HINT}"
     try:
-        text = log.read_bytes()[-20000:].decode("utf-8", "replace")
-    except OSError:
-        text = ""
-    return RunResult(None if timed_out else proc.returncode, timed_out, text, wall)
+        out, err = s.proc.communicate(b'{"probe": true}\n', timeout=120)
+    except subprocess.TimeoutExpired:
+        s.kill()
+        return False, f"the sandbox did not answer in 120 s: {INSTALL_HINT}"
+    finally:
+        s.kill()
+    if b'"probe": "ok"' not in out:
+        why = err.decode("utf-8", "replace").strip()[-400:] or f"exit status {s.proc.returncode}"
+        return False, f"bubblewrap fails here ({why}): {INSTALL_HINT}"
+    return True, ""

@@ -1,7 +1,8 @@
-"""Read a submitted notebook without trusting it: the answer source, tampering, suspicious code.
+"""Read a submitted notebook without trusting it: the answer source and signs of tampering.
 
-Only the answer cell(s) of a submission are ever executed (inside the grader's
-canonical notebook); everything else in it is *inspected* for tampering:
+Only the answer cell(s) of a submission are ever executed (in the sandbox, see
+:mod:`.server`); everything else is *inspected*, with bounded work (the file and the
+answer have size caps, the scan is linear):
 
 * check cells deleted, edited (source, check name, points in the cell or its
   nbgrader metadata) or added with an unknown name; the setup import removed;
@@ -12,36 +13,31 @@ canonical notebook); everything else in it is *inspected* for tampering:
 * outputs that no kernel wrote: outputs on a cell without an execution count,
   or a check cell whose output reports a different check or other points.
 
-The answer source is stripped of nbval markers, and scanned (AST, after
-IPython's own magic transformation) for the reference implementation
-(``mdn_course``'s ``mdn_loss``/``mdn_nll_from_logs``/``loss``, dynamic imports
-of ``mdn_course``) and for code that rebinds the grader's names (``run_check``,
-``CHECKS``, ``reference_guard`` ...). The kernel-side watcher
-(``runtime``) catches reference calls that the scan cannot see.
+None of this can change a grade (the points come from the trusted judge); it is
+reported as the ``tampered`` flag. IPython line magics and shell escapes in the answer
+(``%matplotlib inline``, ``!pip ...``) are commented out: there is no IPython in the sandbox.
 """
 from __future__ import annotations
 
-import ast
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from ..exercise.checks import CHECKS
 
 NBVAL_TAGS = {"nbval-ignore-output", "nbval-check-output", "nbval-raises-exception", "nbval-skip",
               "raises-exception", "skip-execution", "pytest-validate-ignore-output"}
-_MARKER = re.compile(r"^\s*#+\s*(NBVAL_[A-Z_]*|PYTEST_VALIDATE_IGNORE_OUTPUT)\b.*$", re.MULTILINE)
+_MARKER = re.compile(r"^[ \t]*#+[ \t]*(NBVAL_[A-Z_]*|PYTEST_VALIDATE_IGNORE_OUTPUT)\b.*$", re.MULTILINE)
 _SETUP_LINE = "from mdn_course.exercise import run_check"
 _CHECK_SRC = re.compile(r"""^run_check\(\s*(['"])(?P<name>\w+)\1\s*,\s*mdn_loss\s*\)\s*;?$""")
-_DEFINES = re.compile(r"^\s*(async\s+)?def\s+mdn_loss\s*\(|^\s*mdn_loss\s*=", re.MULTILINE)
+_DEFINES = re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+mdn_loss[ \t]*\(|^[ \t]*mdn_loss[ \t]*=", re.MULTILINE)
 _CLAIM = re.compile(r"[✓✗]\s+(\w+)\s+\((\d+)\s+pt\)")
 
-REFERENCE_NAMES = {"mdn_loss", "mdn_nll_from_logs"}
-GRADER_NAMES = {"run_check", "run_all_checks", "CHECKS", "Check", "CheckFailed", "ReferenceUsed",
-                "reference_guard", "_GUARD_STATE", "_tripwire", "_call", "_as_float", "_close", "_truth",
-                "_diagnose", "_expect_value", "__mdn_grader_watch__"}
+_MAGIC = re.compile(r"^([ \t]*)([%!].*)$", re.MULTILINE)
+MAX_NOTEBOOK_BYTES = 8 * 1024 * 1024   # a notebook with its outputs; bigger is refused unread
+MAX_ANSWER_CHARS = 200_000             # the answer cell(s); an honest answer is a few hundred
 
 
 class InvalidSubmission(Exception):
@@ -55,8 +51,12 @@ class Submission:
     answer_cells: List[int]            # indices in the submitted notebook
     fallback: bool                     # no cell tagged 'answer'; used the cell(s) defining mdn_loss
     tampering: List[str] = field(default_factory=list)
-    reference: List[str] = field(default_factory=list)   # static signs of using the reference loss
     notes: List[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """The answer source(s) as one program, magics commented out."""
+        return "\n\n".join(_MAGIC.sub(r"\1# (magic removed by the grader) \2", s) for s in self.answer_sources)
 
 
 def _source(cell) -> str:
@@ -70,14 +70,20 @@ def _tags(cell) -> List[str]:
 
 
 def strip_markers(source: str) -> str:
+    """The source without nbval comment markers."""
     return _MARKER.sub("", source)
 
 
 def load(path: Path) -> Submission:
+    """Read and inspect ``path`` (a regular file of at most MAX_NOTEBOOK_BYTES); raise InvalidSubmission."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_NOTEBOOK_BYTES + 1)
     except OSError as exc:
         raise InvalidSubmission(f"cannot read the file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise InvalidSubmission(f"the notebook is over {MAX_NOTEBOOK_BYTES // 2 ** 20} MiB; clear its outputs "
+                                "(Edit > Clear All Outputs) and submit again")
     try:
         nb = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -98,12 +104,13 @@ def load(path: Path) -> Submission:
     if fallback:
         sub.notes.append("no cell is tagged 'answer'; graded the cell(s) defining mdn_loss "
                          f"(cell {', '.join(str(i + 1) for i in sub.answer_cells)})")
+    size = sum(len(s) for s in sub.answer_sources)
+    if size > MAX_ANSWER_CHARS:
+        raise InvalidSubmission(f"the answer cell(s) hold {size} characters, over the limit of {MAX_ANSWER_CHARS}; "
+                                "an answer to this exercise needs a few hundred")
     sub.tampering = find_tampering(cells, set(sub.answer_cells))
-    for src in sub.answer_sources:
-        ref, grader, notes = scan_answer(src)
-        sub.reference += ref
-        sub.tampering += [f"the answer {g}" for g in grader]
-        sub.notes += notes
+    if any(_MAGIC.search(s) for s in sub.answer_sources):
+        sub.notes.append("IPython magics or shell escapes in the answer were commented out")
     return sub
 
 
@@ -162,79 +169,3 @@ def find_tampering(cells: List[dict], answer_cells: set) -> List[str]:
     if not has_setup and seen:
         found.append(f"the setup line '{_SETUP_LINE}' was removed")
     return found
-
-
-def _python(source: str) -> Optional[ast.AST]:
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-
-        source = TransformerManager().transform_cell(source)
-    except Exception:  # noqa: BLE001 - IPython missing or confused: parse the raw text
-        pass
-    try:
-        return ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None  # the kernel reports the real error
-
-
-def _dotted(node) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
-def scan_answer(source: str):
-    """(reference, grader-tampering, notes) findings from a static look at an answer's source.
-
-    ``reference`` (an import of, or attribute access to, the reference loss) zeroes
-    the submission; ``grader`` (rebinding the checks' names, patching the package)
-    makes it ``tampered``; ``notes`` (e.g. 'mdn_course' in a string) are only reported.
-    """
-    tree = _python(source)
-    ref: List[str] = []
-    grader: List[str] = []
-    notes: List[str] = []
-    if tree is None:
-        return ref, grader, notes
-    course_aliases = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name == "mdn_course" or alias.name.startswith("mdn_course."):
-                    course_aliases.add((alias.asname or alias.name).split(".")[0])
-                    if alias.name.startswith(("mdn_course.loss", "mdn_course.exercise.checks", "mdn_course.grading")):
-                        (ref if ".loss" in alias.name else grader).append(f"imports {alias.name}")
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mdn_course":
-            for alias in node.names:
-                if alias.name in REFERENCE_NAMES or alias.name == "loss" or node.module == "mdn_course.loss":
-                    ref.append(f"imports {alias.name} from {node.module}")
-                elif alias.name == "*":
-                    ref.append(f"imports * from {node.module}")
-                elif node.module.startswith(("mdn_course.exercise.checks", "mdn_course.grading")) and \
-                        alias.name != "run_check":
-                    grader.append(f"imports {alias.name} from {node.module}")
-        elif isinstance(node, ast.Attribute) and node.attr in REFERENCE_NAMES:
-            ref.append(f"uses {_dotted(node) or node.attr}")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "mdn_course" in node.value:
-            notes.append(f"the answer names 'mdn_course' in a string ({node.value[:60]!r})")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in GRADER_NAMES:
-            grader.append(f"redefines {node.name}")
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) and node.id in GRADER_NAMES:
-            grader.append(f"rebinds {node.id}")
-        elif isinstance(node, ast.Global):
-            grader += [f"declares global {n}" for n in node.names if n in GRADER_NAMES]
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            target = _dotted(node)
-            if node.attr in GRADER_NAMES or node.attr in ("__code__", "__globals__") or \
-                    target.split(".")[0] in course_aliases:
-                grader.append(f"assigns {target or node.attr}")
-        elif isinstance(node, ast.Call) and _dotted(node.func) in ("setattr", "delattr"):
-            if node.args and (_dotted(node.args[0]).split(".")[0] in course_aliases | {"sys"}):
-                grader.append(f"calls {_dotted(node.func)} on {_dotted(node.args[0])}")
-        elif isinstance(node, ast.Attribute) and _dotted(node) == "sys.modules":
-            grader.append("uses sys.modules")
-    return sorted(set(ref)), sorted(set(grader)), sorted(set(notes))

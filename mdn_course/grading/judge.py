@@ -1,0 +1,93 @@
+"""Judge one submission: every check's judge runs here, in the grader; the answer only answers.
+
+For each check of :data:`mdn_course.exercise.checks.CHECKS`, :func:`judge_submission`
+derives the check's random generator from the run's secret seed (``secrets``; never written
+anywhere) and calls :func:`mdn_course.exercise.checks.drive` with a
+:class:`~.channel.RemoteOracle`: the judge makes the inputs, the sandboxed server calls the
+student's ``mdn_loss`` on them and returns facts, the judge computes the truth in float64
+here and decides. When the student's process times out, dies or garbles the channel during a
+check, that check fails, the failure is recorded, and the next check gets a fresh process
+(while the submission's wall clock lasts, and until MAX_TIMEOUTS calls have run out of time).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+
+from ..exercise.checks import CHECKS, CheckResult, drive
+from . import limits as limits_mod
+from .channel import Failure, OracleGone, RemoteOracle
+
+STARTUP_TIMEOUT = 60.0   # seconds to start python + torch in the sandbox and run the answer cell
+MAX_TIMEOUTS = 2         # after this many calls ran out of time, the remaining checks are not judged
+
+
+@dataclass
+class Options:
+    use_sandbox: bool = True
+    timeout: float = 120.0          # wall clock per submission
+    request_timeout: float = 10.0   # one call of mdn_loss
+    limit: limits_mod.Limits = field(default_factory=limits_mod.Limits)
+
+
+@dataclass
+class Judged:
+    """What happened to one submission's answer (facts for the report; points come from ``results``)."""
+    definition: Optional[dict] = None                  # the server's failed reply to the answer cell
+    results: Dict[str, CheckResult] = field(default_factory=dict)
+    failures: List[Failure] = field(default_factory=list)
+    not_run: List[str] = field(default_factory=list)   # checks never reached (time ran out)
+    kinds: Dict[str, int] = field(default_factory=dict)
+    calls: int = 0
+
+
+def check_seed(run_secret: bytes, submission_key: str, check: str) -> int:
+    """The seed of one check for one submission, derived from the run's secret."""
+    digest = hashlib.sha256(run_secret + b"\0" + submission_key.encode() + b"\0" + check.encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 2
+
+
+def judge_submission(source: str, run_secret: bytes, submission_key: str, opts: Options) -> Judged:
+    out = Judged()
+    deadline = time.monotonic() + opts.timeout
+    remote = RemoteOracle(source, use_sandbox=opts.use_sandbox, limit=opts.limit,
+                          request_timeout=opts.request_timeout, deadline=deadline)
+    try:
+        names = list(CHECKS)
+        for i, name in enumerate(names):
+            if time.monotonic() >= deadline or sum(f.kind == "timeout" for f in out.failures) >= MAX_TIMEOUTS:
+                out.not_run = names[i:]
+                break
+            if remote.started is None:
+                try:
+                    reply = remote.start(min(STARTUP_TIMEOUT, max(1.0, deadline - time.monotonic())))
+                except OracleGone:
+                    failure = remote.failure
+                    failure.check = None
+                    out.failures.append(failure)
+                    if failure.kind == "timeout" and i == 0:
+                        out.definition = {"ready": False, "kind": "timeout", "error": failure.text}
+                    out.not_run = names[i:]
+                    break
+                if not reply["ready"]:
+                    out.definition = reply
+                    out.not_run = names[i:]
+                    break
+            rng = torch.Generator().manual_seed(check_seed(run_secret, submission_key, name))
+            try:
+                out.results[name] = drive(name, remote, rng)
+            except OracleGone:
+                failure = remote.failure
+                failure.check = name
+                out.failures.append(failure)
+                check = CHECKS[name]
+                out.results[name] = CheckResult(name, check.points, False, check.description,
+                                                f"{failure.text}, so this check could not finish", None)
+    finally:
+        remote.close()
+    out.kinds, out.calls = remote.kinds, remote.calls
+    return out
