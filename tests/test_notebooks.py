@@ -5,12 +5,17 @@ source, the exercise's check cells equal what the check registry generates,
 every notebook has its badge / install / setup / narration cells, and the
 stub of the answer cell defines the function without running it.
 
-Slow tests (``-m notebooks``; about a minute on two cores): nbval in strict
-mode on every solution notebook (stored outputs must reproduce), and nbval
-in lax mode on the student exercise, which must fail at exactly its check
-cells, and on the student exercise with the reference answer put back, which
-must pass everywhere. nbval runs in a subprocess (two xdist workers, one
-notebook per worker at a time) and its per-cell results are read from JUnit XML.
+Slow tests (``-m notebooks``; about two minutes on two cores): nbval in strict
+mode on every solution notebook (stored outputs must reproduce), run twice:
+with this CPU's fastest kernels and again under ``ATEN_CPU_CAPABILITY=default``,
+which computes like a CPU without vector extensions, against the same stored
+outputs; so a pass here means a pass on other machines. Strict means every
+output's text, kinds and integers exactly, and decimal numbers within the
+cell's tolerance (``mdn_course.tools.nbval_numbers``). Then nbval in lax mode
+on the student exercise, which must fail at exactly its check cells, and on
+the student exercise with the reference answer put back, which must pass
+everywhere. nbval runs in a subprocess (two xdist workers, one notebook per
+worker at a time) and its per-cell results are read from JUnit XML.
 """
 from __future__ import annotations
 
@@ -26,11 +31,13 @@ import nbformat
 import pytest
 
 from mdn_course.exercise.checks import CHECKS
-from mdn_course.tools.notebook_runner import (GITHUB_REPO, NOTEBOOK_DIR, colab_url, is_narration_cell,
-                                         kernel_env, series)
-from mdn_course.exercise.student_version import (BEGIN_SOLUTION, END_SOLUTION, MarkerError, check_cells,
-                                        make_student_notebook, notebook_text, out_of_sync,
-                                        solution_notebooks, strip_solution, student_path)
+from mdn_course.exercise.student_version import (BEGIN_SOLUTION, END_SOLUTION, STUB_WIDTH, MarkerError,
+                                                 check_cells, make_student_notebook, notebook_text, out_of_sync,
+                                                 solution_notebooks, strip_solution, student_path)
+from mdn_course.links import colab_url
+from mdn_course.tools.nbval_numbers import DEFAULT_TOLERANCE, Tolerance, compare_text
+from mdn_course.tools.notebook_runner import NOTEBOOK_DIR, is_narration_cell, kernel_env, series
+from mdn_course.tools.notebook_sync import install_cell_source, is_install_cell
 
 REPO = Path(__file__).resolve().parent.parent
 SANITIZE = NOTEBOOK_DIR / "nbval_sanitize.cfg"
@@ -66,11 +73,12 @@ def test_notebook_opening_cells(path):
     nb = _read(path)
     title = nb.cells[0]
     assert title.cell_type == "markdown" and title.source.startswith("# ")
-    assert f"({colab_url(path.name)})" in title.source   # the "Open in Colab" badge
+    assert f"({colab_url(path.name)})" in title.source, \
+        "the Colab badge does not open this notebook; run: python -m mdn_course sync-notebooks"
     assert "minutes" in title.source
-    install = next(c for c in _code_cells(nb))
-    assert 'if "google.colab" in sys.modules' in install.source
-    assert f"https://github.com/{GITHUB_REPO} " in install.source and "pip install -q -e" in install.source
+    install = _code_cells(nb)[0]
+    assert is_install_cell(install) and install.source == install_cell_source(), \
+        "the Colab install cell is not the one mdn_course/links.py makes; run: python -m mdn_course sync-notebooks"
     setup = _code_cells(nb)[1]
     for needle in ("from mdn_course import get_device, describe_device, set_seed", "device = get_device()",
                    "print(describe_device(device))", "set_seed(0)", "from mdn_course.narration import play"):
@@ -142,13 +150,16 @@ def test_student_notebooks_in_sync():
 def test_student_notebook_is_clean_and_otherwise_identical():
     solution, student = _read(EXERCISE), _read(student_path(EXERCISE))
     assert len(solution.cells) == len(student.cells)
-    for a, b in zip(solution.cells, student.cells):
+    for index, (a, b) in enumerate(zip(solution.cells, student.cells)):
         assert a.id == b.id and a.cell_type == b.cell_type and a.metadata == b.metadata
         if b.cell_type == "code":
             assert b.outputs == [] and b.execution_count is None
         if "answer" in _tags(a):
             assert BEGIN_SOLUTION in a.source and BEGIN_SOLUTION not in b.source
-            assert 'raise NotImplementedError("' in b.source or "raise NotImplementedError('" in b.source
+            assert "raise NotImplementedError(" in b.source
+        elif index == 0:   # the title: only the badge differs, and it opens the student copy
+            assert f"({colab_url(student_path(EXERCISE).name)})" in b.source
+            assert b.source.replace("_student.ipynb)", ".ipynb)") == a.source
         else:
             assert a.source == b.source
 
@@ -163,6 +174,8 @@ def test_answer_cell_metadata_and_stub_behaviour():
     assert "mdn_course.mdn_loss" not in answer.source and "import mdn_loss" not in answer.source
     stub = next(c for c in student.cells if "answer" in _tags(c))
     assert stub.source.startswith("def mdn_loss(pi, mu, sigma, z_next):\n    \"\"\"")
+    generated = stub.source[stub.source.index("# YOUR CODE HERE"):]
+    assert max(len(line) for line in generated.splitlines()) <= STUB_WIDTH, "the stub scrolls sideways"
     namespace = {}
     exec("import math, torch\n" + stub.source, namespace)   # defining the stub works ...
     with pytest.raises(NotImplementedError, match="logsumexp"):
@@ -225,15 +238,25 @@ def test_student_cli_check_passes():
 
 # ---------------------------------------------------------------- nbval (slow)
 
-def _nbval(paths, xml: Path, *, lax: bool) -> subprocess.CompletedProcess:
+#: The CPU capabilities the strict run is repeated under: this machine's best, and the portable baseline.
+CAPABILITIES = ("native", "default")
+
+
+def _nbval(paths, xml: Path, *, lax: bool, capability: str = "native", rootdir: Path = REPO
+           ) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax" if lax else "--nbval",
+           "-p", "mdn_course.tools.nbval_numbers",
            "--nbval-sanitize-with", str(SANITIZE), "--nbval-current-env", "--nbval-cell-timeout", "300",
            "-p", "no:cacheprovider", "-q", "--junitxml", str(xml), "-o", "junit_family=xunit1",
-           "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml")]
+           "--rootdir", str(rootdir), "-c", str(REPO / "pyproject.toml")]
     if len(paths) > 1:
         cmd += ["-n", "2", "--dist", "loadfile"]
     cmd += [str(p) for p in paths]
-    return subprocess.run(cmd, cwd=REPO, env=kernel_env(), capture_output=True, text=True, timeout=900)
+    env = kernel_env()
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if capability != "native":
+        env["ATEN_CPU_CAPABILITY"] = capability
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
 def _cell_results(xml: Path):
@@ -256,11 +279,11 @@ def _cell_results(xml: Path):
     return results
 
 
-@pytest.fixture(scope="session")
-def strict_run(tmp_path_factory):
-    xml = tmp_path_factory.mktemp("nbval") / "strict.xml"
-    proc = _nbval(SOLUTIONS, xml, lax=False)
-    return proc, _cell_results(xml)
+@pytest.fixture(scope="session", params=CAPABILITIES)
+def strict_run(request, tmp_path_factory):
+    xml = tmp_path_factory.mktemp("nbval") / f"strict-{request.param}.xml"
+    proc = _nbval(SOLUTIONS, xml, lax=False, capability=request.param)
+    return proc, _cell_results(xml), request.param
 
 
 @pytest.fixture(scope="session")
@@ -281,12 +304,65 @@ def lax_run(tmp_path_factory):
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_solution_notebook_nbval_strict(strict_run, path):
-    proc, results = strict_run
+    proc, results, capability = strict_run
     cells = results.get(path.name)
     assert cells, f"nbval collected nothing for {path.name}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     assert len(cells) == len(_code_cells(_read(path)))
     failed = [n for n, status in cells.items() if status != "passed"]
-    assert not failed, f"{path.name}: cells {failed} failed under nbval:\n{proc.stdout[-6000:]}"
+    assert not failed, (f"{path.name}: cells {failed} differ from the stored outputs under "
+                        f"ATEN_CPU_CAPABILITY={capability} (each report below says whether only numbers "
+                        f"moved or the text changed):\n{_failure_reports(proc.stdout, path.name)}")
+
+
+def _failure_reports(stdout: str, name: str) -> str:
+    """nbval's failure sections for one notebook (the whole tail when none is found)."""
+    sections = re.split(r"\n(?=_{5,} )", stdout)
+    mine = [s for s in sections if re.match(rf"_+ \S*{re.escape(name)}::Cell \d+ _+", s)]
+    return "\n".join(mine)[-8000:] if mine else stdout[-6000:]
+
+
+# ---------------------------------------------------------------- numbers within tolerance, text exact
+
+def test_numbers_move_within_tolerance_text_and_integers_do_not():
+    tol = DEFAULT_TOLERANCE
+    assert compare_text("NLL -1.24 nats, shape (4, 3)", "NLL -1.25 nats, shape (4, 3)", tol).within
+    assert compare_text("|  0.01 | 0.07", "| -0.01 | 0.07", tol).within            # column width may change
+    assert not compare_text("shape (4, 3)", "shape (4, 2)", tol).same_text           # integers exact
+    assert not compare_text("loss 0.50 nats", "loss 0.50 bits", tol).same_text      # words exact
+    assert not compare_text("a 1.0\nb 2.0", "a 1.0\nb 2.0\nc 3.0", tol).same_text  # one more line
+    drift = compare_text("gap 2.73", "gap 3.21", tol)
+    assert drift.same_text and not drift.within and drift.worst == ("2.73", "3.21")
+    assert compare_text("gap 2.73", "gap 3.21", Tolerance(rel=0.5, abs=0.05)).within
+    assert compare_text("15 paths", "16 paths", Tolerance(rel=0.25, abs=0, integers=True)).within
+    assert compare_text("nan", "nan", tol).within and not compare_text("inf 1.0", "inf 1.2", tol).within
+
+
+def _tiny_notebook(folder: Path, stored: str, metadata=None) -> Path:
+    cell = nbformat.v4.new_code_cell('print(f"mean {0.5 + 1e-3:.3f} after 3 steps")', execution_count=1,
+                                     metadata=metadata or {})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
+    nb = nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    path = folder / f"tiny_{len(list(folder.glob('*.ipynb')))}.ipynb"
+    path.write_text(notebook_text(nb), encoding="utf-8")
+    return path
+
+
+@pytest.mark.notebooks
+def test_strict_nbval_tells_drift_from_a_change_of_behaviour(tmp_path):
+    drift_ok = _tiny_notebook(tmp_path, "mean 0.510 after 3 steps\n")      # 0.501 within 0.02 + 5 %
+    drift_far = _tiny_notebook(tmp_path, "mean 0.601 after 3 steps\n")     # beyond tolerance
+    changed = _tiny_notebook(tmp_path, "mean 0.501 after 4 steps\n")       # an integer changed
+    exact = _tiny_notebook(tmp_path, "mean 0.502 after 3 steps\n", {"nbval_tolerance": {"rel": 0, "abs": 0}})
+    proc = _nbval([drift_ok, drift_far, changed, exact], tmp_path / "tiny.xml", lax=False, rootdir=tmp_path)
+    results = _cell_results(tmp_path / "tiny.xml")
+    assert results == {drift_ok.name: {0: "passed"}, drift_far.name: {0: "failed"}, changed.name: {0: "failed"},
+                       exact.name: {0: "failed"}}, proc.stdout[-4000:]
+    far, change = _failure_reports(proc.stdout, drift_far.name), _failure_reports(proc.stdout, changed.name)
+    assert "ONLY NUMBERS DIFFER" in far and "0.601 (stored) became 0.501" in far
+    assert "THE TEXT OF THE OUTPUT CHANGED" in change
+    for report in (far, change):
+        assert "python -m mdn_course run-notebooks --refresh --only tiny_" in report
 
 
 @pytest.mark.notebooks

@@ -1,0 +1,214 @@
+"""nbval plugin: text outputs must match exactly, except decimal numbers, which match within a tolerance.
+
+Why: the lessons are deterministic on one machine, but floating-point results
+differ between CPUs (vector instruction sets, thread counts) in the 3rd-4th
+significant digit, and training and dreaming amplify that into the printed
+2nd decimal. Strict nbval compares strings, so it failed on every machine but
+the one that recorded the outputs. With this plugin a stored output still has
+to reproduce word for word: the text around numbers, the number of outputs and
+their kinds, integers (shapes, counts, epochs) and every non-numeric character.
+Only numbers written with a decimal point or an exponent may move, by at most
+``abs + rel * |stored|`` (numpy's ``isclose`` rule); integers move only in a
+cell that allows it. Runs of spaces may change
+width, because a formatted table shifts when a number gains a digit or a sign.
+
+Tolerance per cell: ``DEFAULT_TOLERANCE``, or the cell metadata entry
+``"nbval_tolerance": {"rel": R, "abs": A, "integers": false}`` (``{"rel": 0,
+"abs": 0}`` makes a cell exact; a chaotic quantity such as a 100-step dream, or
+a count of sampled outcomes with ``"integers": true``, gets a wider one).
+
+A failing cell's report says whether the text itself changed (a behaviour
+change) or only numbers moved beyond the tolerance (drift or a behaviour
+change; the report gives the largest difference), and how to refresh the
+stored outputs when the new ones are right.
+
+Use: ``python -m pytest --nbval -p mdn_course.tools.nbval_numbers notebooks/04_training.ipynb``
+(``tests/test_notebooks.py`` does this). Set ``MDN_NBVAL_DRIFT_LOG=FILE`` to append
+one JSON line per compared cell with its largest numeric difference (to choose
+tolerances from measurements).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+__all__ = ["Tolerance", "DEFAULT_TOLERANCE", "NUMBER", "compare_text", "cell_tolerance", "REFRESH_HINT"]
+
+#: A number as printed: optional sign (not glued to a word), digits, optional fraction and exponent.
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+_SPACES = re.compile(r"[ \t]+")
+#: Output mime types that are not text (never compared by nbval anyway).
+_BINARY = ("image/",)
+METADATA_KEY = "nbval_tolerance"
+DRIFT_LOG_ENV = "MDN_NBVAL_DRIFT_LOG"
+REFRESH_HINT = ("If the new outputs are right (for example after an intended change), store them with:\n"
+                "    python -m mdn_course run-notebooks --refresh --only {name}")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a decimal number may move: ``|new - stored| <= abs + rel * |stored|``.
+
+    Integers (no decimal point, no exponent) must match exactly unless ``integers`` is set.
+    """
+
+    rel: float
+    abs: float
+    integers: bool = False
+
+    def allows(self, stored: float, new: float) -> bool:
+        if math.isnan(stored) or math.isnan(new) or math.isinf(stored) or math.isinf(new):
+            return stored == new or (math.isnan(stored) and math.isnan(new))
+        return abs(new - stored) <= self.abs + self.rel * abs(stored)
+
+
+#: Measured across CPUs (native vs ATEN_CPU_CAPABILITY=default, and a recording on another CPU):
+#: trained-model figures printed with 2-3 decimals moved by up to 0.04 absolute / 5 % relative.
+DEFAULT_TOLERANCE = Tolerance(rel=0.05, abs=0.02)
+
+
+def _is_decimal(token: str) -> bool:
+    return any(c in token for c in ".eE")
+
+
+@dataclass
+class Comparison:
+    """Outcome of comparing a stored text with a new one."""
+
+    same_text: bool                   # identical once decimal numbers are masked (and spaces collapsed)
+    within: bool                      # same_text and every decimal within tolerance
+    worst: Optional[Tuple[str, str]]  # (stored, new) decimal pair with the largest excess, if any differ
+    worst_excess: float               # |new - stored| / (abs + rel*|stored|) of that pair (<= 1 is allowed)
+
+
+def _skeleton(text: str) -> Tuple[str, List[str]]:
+    tokens = NUMBER.findall(text)
+    skeleton = _SPACES.sub(" ", NUMBER.sub("\x00", text))
+    return skeleton, tokens
+
+
+def compare_text(stored: str, new: str, tolerance: Tolerance) -> Comparison:
+    """Compare two outputs: text and integers exactly, decimal numbers within ``tolerance``."""
+    skel_a, nums_a = _skeleton(stored)
+    skel_b, nums_b = _skeleton(new)
+    if skel_a != skel_b or len(nums_a) != len(nums_b):
+        return Comparison(False, False, None, math.inf)
+    worst, worst_excess, within = None, 0.0, True
+    for a, b in zip(nums_a, nums_b):
+        if a == b:
+            continue
+        if not (_is_decimal(a) or _is_decimal(b) or tolerance.integers):
+            return Comparison(False, False, (a, b), math.inf)   # integers are exact
+        x, y = float(a), float(b)
+        bound = tolerance.abs + tolerance.rel * abs(x)
+        excess = abs(y - x) / bound if bound > 0 else (0.0 if x == y else math.inf)
+        if not tolerance.allows(x, y):
+            within = False
+        if excess >= worst_excess:
+            worst, worst_excess = (a, b), excess
+    return Comparison(True, within, worst, worst_excess)
+
+
+def cell_tolerance(cell) -> Tolerance:
+    """The cell's ``nbval_tolerance`` metadata, else :data:`DEFAULT_TOLERANCE`."""
+    entry = cell.get("metadata", {}).get(METADATA_KEY)
+    if entry is None:
+        return DEFAULT_TOLERANCE
+    try:
+        return Tolerance(rel=float(entry.get("rel", 0.0)), abs=float(entry.get("abs", 0.0)),
+                         integers=bool(entry.get("integers", False)))
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"cell metadata {METADATA_KEY!r} must look like {{\"rel\": 0.05, \"abs\": 0.02}}, "
+                         f"got {entry!r}") from exc
+
+
+def _text_fields(output):
+    """(container, key) of every text field nbval compares in one output."""
+    if output.get("output_type") == "stream":
+        return [(output, "text")]
+    data = output.get("data", {})
+    return [(data, key) for key, value in data.items()
+            if isinstance(value, str) and not key.startswith(_BINARY) and not key.endswith("+json")]
+
+
+def _align(item, test: list, ref: list, tolerance: Tolerance):
+    """A copy of ``test`` where each text within tolerance of its stored text is replaced by it.
+
+    Returns (aligned outputs, list of Comparisons of the fields that differed).
+    """
+    aligned = copy.deepcopy(test)
+    compared: List[Comparison] = []
+    if len(aligned) != len(ref):
+        return aligned, compared
+    for new_out, old_out in zip(aligned, ref):
+        if new_out.get("output_type") != old_out.get("output_type") or new_out.get("name") != old_out.get("name"):
+            continue
+        old_fields = dict((key, box[key]) for box, key in _text_fields(old_out))
+        for box, key in _text_fields(new_out):
+            if key not in old_fields:
+                continue
+            stored, new = item.sanitize(old_fields[key]), item.sanitize(box[key])
+            if stored == new:
+                continue
+            result = compare_text(stored, new, tolerance)
+            compared.append(result)
+            if result.within:
+                box[key] = stored
+    return aligned, compared
+
+
+def _log_drift(item, compared: List[Comparison]) -> None:
+    path = os.environ.get(DRIFT_LOG_ENV)
+    if not path:
+        return
+    worst = max(compared, key=lambda c: c.worst_excess, default=None)
+    record = {"notebook": Path(str(item.fspath)).name, "cell": item.cell_num,
+              "differs": bool(compared), "worst": worst.worst if worst else None,
+              "excess": None if worst is None or math.isinf(worst.worst_excess) else round(worst.worst_excess, 3)}
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+def _explain(item, compared: List[Comparison], tolerance: Tolerance) -> str:
+    name = Path(str(item.fspath)).stem
+    numeric = [c for c in compared if c.same_text and not c.within]
+    if compared and len(numeric) == len(compared):
+        worst = max(numeric, key=lambda c: c.worst_excess)
+        head = (f"ONLY NUMBERS DIFFER: the text matches, but {worst.worst[0]} (stored) became {worst.worst[1]}, "
+                f"{worst.worst_excess:.1f}x the allowed difference (abs {tolerance.abs:g} + rel {tolerance.rel:g}). "
+                "This is floating-point drift between machines if the change is small, or a change of behaviour.")
+    else:
+        head = ("THE TEXT OF THE OUTPUT CHANGED (not only numbers within tolerance): a change of behaviour, "
+                "or an output that depends on the machine.")
+    return head + "\n" + REFRESH_HINT.format(name=name)
+
+
+def pytest_configure(config) -> None:
+    """Wrap nbval's output comparison once per process (nbval must be installed)."""
+    from nbval.plugin import IPyNbCell
+
+    if getattr(IPyNbCell, "_mdn_numbers_installed", False):
+        return
+    exact_compare = IPyNbCell.compare_outputs
+
+    def compare_outputs(self, test, ref, skip_compare=None):
+        if exact_compare(self, test, ref, skip_compare):
+            _log_drift(self, [])
+            return True
+        first_report = list(self.comparison_traceback)
+        tolerance = cell_tolerance(self.cell)
+        aligned, compared = _align(self, test, ref, tolerance)
+        _log_drift(self, compared)
+        if compared and exact_compare(self, aligned, ref, skip_compare):
+            return True
+        self.comparison_traceback = first_report + [_explain(self, compared, tolerance)]
+        return False
+
+    IPyNbCell.compare_outputs = compare_outputs
+    IPyNbCell._mdn_numbers_installed = True
