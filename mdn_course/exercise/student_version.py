@@ -32,6 +32,7 @@ import argparse
 import copy
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -42,7 +43,7 @@ __all__ = [
     "BEGIN_SOLUTION", "END_SOLUTION", "MarkerError", "HINTS", "CHECK_NOTES",
     "NOTEBOOK_DIR", "strip_solution", "make_student_notebook", "solution_notebooks",
     "student_path", "notebook_text", "write_student_notebooks", "out_of_sync",
-    "check_cells", "refresh_check_cells", "main",
+    "check_cells", "refresh_check_cells", "report_out_of_sync", "main",
 ]
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -84,7 +85,8 @@ def strip_solution(source: str, hint: str = DEFAULT_HINT, *, where: str = "cell"
 
     In a code cell the region becomes two lines at the indentation of the
     BEGIN marker: a ``# YOUR CODE HERE`` comment and
-    ``raise NotImplementedError("<hint>")``. In a markdown cell it becomes
+    ``raise NotImplementedError("<hint>")`` (the hint split over lines of at
+    most ``STUB_WIDTH`` columns). In a markdown cell it becomes
     ``YOUR ANSWER HERE``. Raises ``MarkerError`` (naming ``where`` and the
     line) for an END without a BEGIN, a nested BEGIN, or a BEGIN never closed.
     """
@@ -100,7 +102,7 @@ def strip_solution(source: str, hint: str = DEFAULT_HINT, *, where: str = "cell"
             indent = line[: len(line) - len(line.lstrip())]
             if cell_type == "code":
                 out.append(f"{indent}# YOUR CODE HERE")
-                out.append(f"{indent}raise NotImplementedError({json.dumps(hint, ensure_ascii=False)})")
+                out.extend(_raise_lines(hint, indent))
             else:
                 out.append(f"{indent}YOUR ANSWER HERE")
         elif kind == "end":
@@ -116,6 +118,23 @@ def strip_solution(source: str, hint: str = DEFAULT_HINT, *, where: str = "cell"
     return "\n".join(out)
 
 
+#: Longest line of a generated stub: the raise statement must not scroll sideways in a notebook.
+STUB_WIDTH = 79
+
+
+def _raise_lines(hint: str, indent: str) -> List[str]:
+    """``raise NotImplementedError("<hint>")``, the hint split into string pieces of at most STUB_WIDTH columns."""
+    one_line = f"{indent}raise NotImplementedError({json.dumps(hint, ensure_ascii=False)})"
+    if len(one_line) <= STUB_WIDTH:
+        return [one_line]
+    inner = indent + "    "
+    pieces = textwrap.wrap(hint, width=STUB_WIDTH - len(inner) - 3, drop_whitespace=False)
+    lines = [f"{indent}raise NotImplementedError("]
+    lines += [f"{inner}{json.dumps(piece, ensure_ascii=False)}" for piece in pieces]
+    lines[-1] += ")"
+    return lines
+
+
 def _has_markers(source: str) -> bool:
     return any(_marker(line) for line in source.split("\n"))
 
@@ -129,7 +148,9 @@ def make_student_notebook(solution_nb: NotebookNode, *, name: str = "notebook") 
 
     Solution regions become stubs with a hint (``HINTS`` by the cell's
     nbgrader ``grade_id``), every output is removed and every execution count
-    set to None; cell ids, tags, metadata and all other cells stay as they are.
+    set to None, and when ``name`` is the solution's file name the Colab badge
+    is pointed at the student copy; cell ids, tags, metadata and all other cells
+    stay as they are.
     """
     nb = copy.deepcopy(solution_nb)
     for index, cell in enumerate(nb.cells):
@@ -143,6 +164,10 @@ def make_student_notebook(solution_nb: NotebookNode, *, name: str = "notebook") 
             cell["outputs"] = []
             cell["execution_count"] = None
     nb.metadata.pop("widgets", None)
+    if name.endswith(".ipynb"):  # the student copy's "Open in Colab" badge opens the student copy
+        from ..tools.notebook_sync import BADGE_RE, set_badge
+        if any(c.cell_type == "markdown" and BADGE_RE.search(c.source) for c in nb.cells[:1]):
+            set_badge(nb, student_path(Path(name)).name)
     return nb
 
 
@@ -293,6 +318,15 @@ def refresh_check_cells(nb: NotebookNode, checks=None) -> NotebookNode:
 
 # ---------------------------------------------------------------- command line
 
+def report_out_of_sync(stale: Sequence[Path], fix: str, in_sync: str) -> int:
+    """Print one line per stale notebook naming the command ``fix``, or ``in_sync``; return the exit status."""
+    for path in stale:
+        print(f"out of sync: {path.name} (run: {fix})")
+    if not stale:
+        print(in_sync)
+    return 1 if stale else 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mdn_course student-version",
                                      description="Generate student notebooks from solution notebooks.")
@@ -305,12 +339,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.check:
-            stale = out_of_sync(args.dir)
-            for path in stale:
-                print(f"out of sync: {path.name} (run: python -m mdn_course student-version)")
-            if not stale:
-                print("student notebooks are in sync")
-            return 1 if stale else 0
+            return report_out_of_sync(out_of_sync(args.dir), "python -m mdn_course student-version",
+                                      "student notebooks are in sync")
         if args.refresh_checks:
             for solution in solution_notebooks(args.dir):
                 nb = nbformat.read(solution, as_version=4)
@@ -322,7 +352,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

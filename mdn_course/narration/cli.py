@@ -57,6 +57,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

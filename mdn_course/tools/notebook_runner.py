@@ -36,22 +36,15 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import nbformat
 from nbformat import NotebookNode
 
-__all__ = ["GITHUB_REPO", "colab_url", "NOTEBOOK_DIR", "series", "kernel_env", "execute_notebook", "extract_figures",
-           "run_notebooks", "refresh_committed", "is_narration_cell", "clean_for_commit", "main"]
+__all__ = ["NOTEBOOK_DIR", "series", "kernel_env", "execute_notebook", "extract_figures",
+           "run_notebooks", "refresh_committed", "local_kernel_manager_class", "is_narration_cell", "clean_for_commit", "main"]
 
-#: GitHub "org/repo" of the course: the Colab badges and the Colab install cells point here.
-GITHUB_REPO = "mdn-course/mdn-course"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_OUT = REPO_ROOT / "outputs" / "notebooks"
 _NARRATION_CALL = re.compile(r'^\s*play\(\s*["\'][^"\']+["\']\s*\)\s*;?\s*$')
 
 Result = Tuple[str, float, bool]
-
-
-def colab_url(notebook_name: str) -> str:
-    """The "Open in Colab" address of a notebook in the course repository."""
-    return f"https://colab.research.google.com/github/{GITHUB_REPO}/blob/main/notebooks/{notebook_name}"
 
 
 def series(names: Optional[Iterable[str]] = None, nb_dir: Path = NOTEBOOK_DIR,
@@ -83,6 +76,40 @@ def kernel_env(base: Optional[dict] = None) -> dict:
     return env
 
 
+def local_kernel_manager_class():
+    """The kernel manager class for kernels this machine talks to only locally.
+
+    On POSIX systems the kernel's sockets are Unix domain sockets (ZeroMQ's ``ipc``
+    transport) in Jupyter's private runtime folder instead of TCP ports on
+    localhost: nothing on the network can listen in, and ipykernel (7.x) has no
+    reason to print "Kernel is running over TCP without encryption" at every
+    start. jupyter_client removes the socket files when the kernel shuts down.
+    Elsewhere (Windows has no ``ipc`` transport) the default TCP manager is kept.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    if os.name != "posix":
+        return AsyncKernelManager
+
+    import uuid
+
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import default
+
+    class LocalIPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self) -> str:  # socket files beside the connection files, not in the notebook folder
+            folder = Path(jupyter_runtime_dir())
+            folder.mkdir(parents=True, exist_ok=True)
+            return str(folder / f"mdn-course-{uuid.uuid4().hex[:12]}-ipc")
+
+    return LocalIPCKernelManager
+
+
 def execute_notebook(path: Path, timeout: int = 600) -> Tuple[NotebookNode, float, Optional[str]]:
     """Execute a copy of ``path`` in a fresh kernel; return (executed notebook, seconds, error or None)."""
     from nbclient import NotebookClient
@@ -93,6 +120,7 @@ def execute_notebook(path: Path, timeout: int = 600) -> Tuple[NotebookNode, floa
     kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, record_timing=False,
                             store_widget_state=True,  # nbclient fails on Output widgets without it
+                            kernel_manager_class=local_kernel_manager_class(),
                             resources={"metadata": {"path": str(path.parent)}})
     started = time.perf_counter()
     error = None
@@ -223,6 +251,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     return 0 if all(ok for *_, ok in results) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())
