@@ -7,6 +7,8 @@ Commands:
   grade            grade a folder of submitted exercise notebooks (instructors)
   narration        build, check, pack or fetch the narration audio
   student-version  regenerate the student copy of the exercise from its solution
+  lab              copy the lessons into a git-ignored workspace/ and open JupyterLab there (students)
+  sync-notebooks   rewrite the lessons' Colab badges and install cells from mdn_course/links.py
 
 Run python -m mdn_course COMMAND --help for a command's options.
 """
@@ -81,8 +83,19 @@ def _student_version(argv) -> int:
     return run(argv)
 
 
+def _lab(argv) -> int:
+    from .tools.lab import main as run
+    return run(argv)
+
+
+def _sync_notebooks(argv) -> int:
+    from .tools.notebook_sync import main as run
+    return run(argv)
+
+
 COMMANDS = {"train": _train, "bench": _bench, "run-notebooks": _run_notebooks, "grade": _grade,
-            "narration": _narration, "student-version": _student_version}
+            "narration": _narration, "student-version": _student_version, "lab": _lab,
+            "sync-notebooks": _sync_notebooks}
 
 
 def main(argv=None) -> int:

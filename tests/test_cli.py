@@ -1,6 +1,8 @@
 """The command line and the benchmark helpers run and report what they claim."""
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -51,13 +53,64 @@ def test_find_modes_sees_two_bumps_only_when_there_are_two():
 def test_help_lists_every_command_in_plain_text():
     result = run("--help")
     assert result.returncode == 0
-    for command in ("train", "bench", "run-notebooks", "grade", "narration", "student-version"):
+    for command in ("train", "bench", "run-notebooks", "grade", "narration", "student-version", "lab",
+                    "sync-notebooks"):
         assert f"\n  {command} " in result.stdout, command
     assert "``" not in result.stdout and ":mod:" not in result.stdout
 
 
 def test_each_command_names_itself_in_its_usage():
-    for command in ("run-notebooks", "grade", "narration", "student-version", "bench"):
+    for command in ("run-notebooks", "grade", "narration", "student-version", "bench", "lab", "sync-notebooks"):
         result = run(command, "--help")
         assert result.returncode == 0, (command, result.stderr)
         assert f"python -m mdn_course {command}" in result.stdout, (command, result.stdout[:200])
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_lab_prepares_a_workspace_and_never_overwrites_an_edited_notebook(tmp_path):
+    workspace = tmp_path / "ws"
+    result = run("lab", "--dir", str(workspace), "--no-open")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in workspace.glob("*.ipynb"))
+    lessons = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+    exercise = [n for n in lessons if n.endswith("_student.ipynb")]
+    assert exercise and set(exercise) <= set(names)                              # the student copy ...
+    assert not {n.replace("_student", "") for n in exercise} & set(names)       # ... never the solution
+    assert len(names) == len(lessons) - len(exercise)
+    for name in names:
+        assert (workspace / name).read_bytes() == (REPO / "notebooks" / name).read_bytes()
+    audio = sorted(p.name for p in (REPO / "narration" / "audio").glob("*.mp3"))
+    assert sorted(p.name for p in (workspace / "narration" / "audio").glob("*.mp3")) == audio
+    assert "copied" in result.stdout
+
+    edited, untouched = workspace / names[0], workspace / names[1]
+    edited.write_text(edited.read_text(encoding="utf-8").replace("Lesson", "My lesson", 1), encoding="utf-8")
+    mine = edited.read_bytes()
+    # a course update of a notebook the student never opened: the workspace follows it
+    state = json.loads((workspace / ".mdn-course-lab.json").read_text())
+    untouched.write_bytes(untouched.read_bytes() + b"\n")  # "older copy" that lab made earlier
+    state[untouched.name] = __import__("hashlib").sha256(untouched.read_bytes()).hexdigest()
+    (workspace / ".mdn-course-lab.json").write_text(json.dumps(state))
+    again = run("lab", "--dir", str(workspace), "--no-open")
+    assert again.returncode == 0, again.stderr
+    assert edited.read_bytes() == mine, "lab overwrote a notebook the student had edited"
+    assert f"{edited.name}: KEPT your edited copy" in again.stdout
+    assert untouched.read_bytes() == (REPO / "notebooks" / untouched.name).read_bytes()
+    assert f"{untouched.name}: updated" in again.stdout
+
+
+def test_lab_workspace_is_ignored_by_git():
+    result = subprocess.run(["git", "check-ignore", "-q", "workspace/01.ipynb"], cwd=REPO)
+    assert result.returncode == 0, "add /workspace/ to .gitignore"
+
+
+def test_lab_without_jupyterlab_says_how_to_install_it(tmp_path):
+    code = ("import importlib.util, sys; real = importlib.util.find_spec; "
+            "importlib.util.find_spec = lambda n, *a: None if n == 'jupyterlab' else real(n, *a); "
+            "from mdn_course.tools.lab import main; sys.exit(main(sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", code, "--dir", str(tmp_path / "ws")], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert "pip install jupyterlab" in result.stderr and (tmp_path / "ws").is_dir()

@@ -466,3 +466,33 @@ def test_real_piper_is_deterministic():
     b = synth.synthesize("Two roads. One guess.")
     assert a == b and a[1] == 22050 and len(a[0]) > 22050  # > 0.5 s of audio
     assert nb.encode_mp3(*a) == nb.encode_mp3(*b)
+
+
+# --------------------------------------------------------------------------
+# Linked audio (local workspaces) vs embedded audio (Colab, unreachable files)
+# --------------------------------------------------------------------------
+
+
+def test_audio_under_the_notebook_folder_is_linked_not_embedded(iso, monkeypatch):
+    audio = b"ID3-linked"
+    make_segment(narration.REPO_NARRATION_DIR, "s1", "Words.", b"ID3-repo")   # outside cwd
+    make_segment(iso / "work" / "notebooks" / "narration", "s1", "Words.", audio)  # under cwd
+    cap = Captured(monkeypatch)
+    narration.play("s1")
+    page = cap.one._repr_html_()
+    assert '<audio controls preload="none" src="narration/audio/s1.mp3">' in page
+    assert "base64" not in page and str(iso) not in page
+    assert "<details><summary>Transcript</summary>" in page  # audio present: transcript folded
+
+
+def test_audio_outside_the_notebook_folder_or_in_colab_is_embedded(iso, monkeypatch):
+    make_segment(narration.REPO_NARRATION_DIR, "s1", "Words.", b"ID3-repo")
+    cap = Captured(monkeypatch)
+    narration.play("s1")                                    # ../../repo/narration: not served
+    assert "data:audio/mpeg;base64," + base64.b64encode(b"ID3-repo").decode() in cap.one._repr_html_()
+
+    make_segment(iso / "work" / "notebooks" / "narration", "s1", "Words.", b"ID3-here")
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    narration.play("s1")                                    # Colab cannot fetch runtime files
+    assert "src=\"data:audio/mpeg;base64," in cap.objects[1]._repr_html_()
+    assert narration.linkable_audio("s1") is None

@@ -21,8 +21,15 @@ students, so :func:`play` always renders the transcript in a collapsible
 ``<details>`` block next to the audio player. Why the output is a single HTML
 object with a short ``text/plain`` fallback: notebooks are regression-tested
 with nbval, which compares outputs between runs, so everything displayed is
-deterministic (no absolute paths, no times; the audio is the committed mp3's
-bytes, base64-embedded).
+deterministic (no absolute paths, no times).
+
+Linked or embedded audio: when an mp3 lies in the notebook's folder or below it
+(``python -m mdn_course lab`` puts a copy of the narration in the student's
+workspace), the player is an ``<audio src="narration/audio/<id>.mp3">`` with a
+relative path that Jupyter serves, so a saved notebook stays small. Anywhere
+else, and always in Colab (whose outputs cannot reach the runtime's files), the
+mp3's bytes are embedded as a data URI. Both are deterministic for a given
+layout; the committed notebooks store no narration output at all.
 
 Building audio (text-to-speech, manifest, pack) lives in
 :mod:`mdn_course.narration.build`. Command line (``mdn_course/narration/cli.py``)::
@@ -49,6 +56,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Optional, Sequence
 
+from ..links import PACK_URL
+
 __all__ = [
     "play",
     "find_audio",
@@ -57,6 +66,7 @@ __all__ = [
     "candidate_dirs",
     "download_pack",
     "validate_pack",
+    "linkable_audio",
     "NarrationPackError",
     "DEFAULT_PACK_URL",
     "DEFAULT_DRIVE_ID",
@@ -69,11 +79,11 @@ ENV_URL = "MDN_COURSE_NARRATION_URL"
 #: Environment variable with the Google Drive file id of the narration pack.
 ENV_DRIVE_ID = "MDN_COURSE_NARRATION_DRIVE_ID"
 
-#: Release URL of the narration pack, built by ``python -m mdn_course narration pack``
-#: and attached to each GitHub release under this name. In Colab the install cell
-#: clones the repository, so the audio is normally found locally and this is the
-#: fallback. The environment variable ``MDN_COURSE_NARRATION_URL`` overrides it.
-DEFAULT_PACK_URL = "https://github.com/mdn-course/mdn-course/releases/latest/download/narration-pack.zip"
+#: Release URL of the narration pack (:data:`mdn_course.links.PACK_URL`), built by
+#: ``python -m mdn_course narration pack`` and attached to each GitHub release. In
+#: Colab the install cell clones the repository, so the audio is normally found
+#: locally and this is the fallback. ``MDN_COURSE_NARRATION_URL`` overrides it.
+DEFAULT_PACK_URL = PACK_URL
 #: Google Drive file id of the narration pack. Empty until uploaded;
 #: the environment variable ``MDN_COURSE_NARRATION_DRIVE_ID`` overrides it.
 DEFAULT_DRIVE_ID = ""
@@ -209,18 +219,28 @@ class NarrationView:
         transcript: Optional[str],
         audio: Optional[bytes],
         note: Optional[str],
+        audio_src: Optional[str] = None,
     ) -> None:
         self.segment_id = segment_id
         self.transcript = transcript
         self.audio = audio
         self.note = note
+        #: Relative URL of the mp3 (linked instead of embedded), or None.
+        self.audio_src = audio_src
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio is not None or self.audio_src is not None
 
     def _repr_html_(self) -> str:
         parts = [f'<div class="mdn-narration" data-segment="{html.escape(self.segment_id)}">']
-        if self.audio is not None:
-            b64 = base64.b64encode(self.audio).decode("ascii")
+        if self.has_audio:
+            if self.audio_src is not None:
+                src = html.escape(self.audio_src)
+            else:
+                src = "data:audio/mpeg;base64," + base64.b64encode(self.audio).decode("ascii")
             parts.append(
-                f'<audio controls preload="none" src="data:audio/mpeg;base64,{b64}">'
+                f'<audio controls preload="none" src="{src}">'
                 "Your browser cannot play this audio; read the transcript below."
                 "</audio>"
             )
@@ -228,7 +248,7 @@ class NarrationView:
             parts.append(f"<p><em>{html.escape(self.note, quote=False)}</em></p>")
         if self.transcript is not None:
             # Without audio the transcript is the lesson: show it open.
-            opened = "" if self.audio is not None else " open"
+            opened = "" if self.has_audio else " open"
             paras = [p.strip() for p in re.split(r"\n\s*\n", self.transcript) if p.strip()]
             body = "".join(
                 "<p>" + html.escape(p, quote=False).replace("\n", "<br>") + "</p>" for p in paras
@@ -269,6 +289,31 @@ def _in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def linkable_audio(segment_id: str) -> Optional[str]:
+    """Relative URL of ``segment_id``'s mp3 when one lies in the current folder or below it, else None.
+
+    The kernel's current folder is the notebook's folder, which the Jupyter
+    server serves, so such a path plays from a saved notebook without embedding
+    the audio. Never in Colab (its outputs cannot fetch the runtime's files).
+    """
+    if _in_colab():
+        return None
+    try:
+        here = Path.cwd().resolve()
+    except OSError:
+        return None
+    for folder in candidate_dirs():
+        mp3 = folder / "audio" / f"{_check_segment_id(segment_id)}.mp3"
+        if not mp3.is_file():
+            continue
+        try:
+            relative = mp3.resolve().relative_to(here)
+        except ValueError:
+            continue
+        return urllib.parse.quote(relative.as_posix())
+    return None
+
+
 def _maybe_auto_download() -> bool:
     """In Colab, try once per process to fetch the pack. Returns True on success."""
     global _auto_download_attempted
@@ -304,7 +349,8 @@ def build_view(segment_id: str) -> NarrationView:
 
     audio: Optional[bytes] = None
     note: Optional[str] = None
-    if audio_path is not None:
+    audio_src = linkable_audio(segment_id) if audio_path is not None else None
+    if audio_path is not None and audio_src is None:  # not linkable: embed the bytes
         try:
             if audio_path.stat().st_size <= MAX_EMBED_BYTES:
                 audio = audio_path.read_bytes()
@@ -312,24 +358,25 @@ def build_view(segment_id: str) -> NarrationView:
                 note = "Narration audio is too large to embed; showing the transcript."
         except OSError:
             audio = None
-    if audio is None and note is None:
+    if audio is None and audio_src is None and note is None:
         if downloaded:
             note = "Narration audio is not in the downloaded pack; showing the transcript."
         else:
             note = f"Narration audio not found; showing the transcript. {_FETCH_HINT}"
     if transcript is None:
         note = (
-            f"Narration transcript '{segment_id}' not found." if audio is not None
+            f"Narration transcript '{segment_id}' not found." if audio is not None or audio_src is not None
             else f"Narration '{segment_id}' not found (no transcript, no audio). {_FETCH_HINT}"
         )
-    return NarrationView(segment_id, transcript, audio, note)
+    return NarrationView(segment_id, transcript, audio, note, audio_src)
 
 
 def play(segment_id: str) -> None:
     """Show narration segment ``segment_id``: audio player plus transcript.
 
     In a notebook this displays one HTML output: an ``<audio controls>``
-    element with the mp3 embedded as a data URI, and the transcript in a
+    element (the mp3 linked by a relative path when it lies under the
+    notebook's folder, else embedded as a data URI), and the transcript in a
     collapsible ``<details>`` block (open when the audio is missing). Outside
     a notebook it prints the transcript. Missing audio or transcript produce
     a one-line note instead of an exception, so a lesson never breaks on
