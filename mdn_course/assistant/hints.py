@@ -1,7 +1,7 @@
 """``hint(mdn_loss)``: the exercise's checks, turned into a hint ladder that never shows code.
 
 Each call runs the exercise's diagnostic checks (:mod:`mdn_course.exercise.checks`) on the
-student's current function and looks at the first failing check. The checks name the
+student's current function and looks at the first failing check (in the checks' order). The checks name the
 mistake they recognise (a key of ``MISTAKES``); the ladder climbs one rung per call on the
 same mistake:
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import html
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional
 
 __all__ = ["Hint", "hint", "hints_enabled", "reset_hints", "HINTS_ENV"]
@@ -30,6 +30,7 @@ __all__ = ["Hint", "hint", "hints_enabled", "reset_hints", "HINTS_ENV"]
 HINTS_ENV = "MDN_COURSE_HINTS"
 _OFF = {"off", "0", "false", "no"}
 _SLOW_CHECKS = ("learns",)     # run only once every fast check passes
+CONFIRMATIONS = 4              # fresh draws that must name the same mistake before the ladder uses it
 _LADDER: Dict[str, int] = {}   # mistake (or check) -> the rung last shown
 # What the loss computes, in maths, for a failure the checks cannot name.
 _LOSS_MATHS = ("log N(z; mu, sigma) = -((z - mu)/sigma)^2 / 2 - log sigma - log(2 pi)/2 for every component; "
@@ -86,8 +87,30 @@ def _first_failure(loss_fn: Callable):
         slow = [n for n in CHECKS if n in _SLOW_CHECKS]
         results.update(run_all_checks(loss_fn, names=slow) if slow else {})
         failed = [r for r in results.values() if not r.passed]
-    named = [r for r in failed if r.mistake]
-    return (named or failed or [None])[0], len(results)
+    # The first failing check in the checks' own order (cheapest, most basic first), not the first
+    # one that names a mistake: a later check's diagnosis of a wrong value can vary with its random
+    # inputs, and the ladder must not jump between mistakes from one call to the next.
+    if not failed:
+        return None, len(results)
+    return _confirmed(failed[0], loss_fn), len(results)
+
+
+def _confirmed(failure, loss_fn: Callable):
+    """The failure, with its mistake kept only if the check names it again on fresh inputs every time.
+
+    The checks diagnose a wrong value by the known mistake whose value it is closest to; an answer
+    that is wrong in an unknown way can land near one by chance on some inputs. A real mistake is
+    named on every draw, so asking again (a few milliseconds) keeps the ladder on one mistake.
+    """
+    if failure.mistake is None:
+        return failure
+    from ..exercise.checks import drive, local_oracle
+
+    oracle = local_oracle(loss_fn)
+    for _ in range(CONFIRMATIONS):
+        if drive(failure.name, oracle).mistake != failure.mistake:
+            return replace(failure, mistake=None)
+    return failure
 
 
 def hint(loss_fn: Optional[Callable] = None) -> Hint:
