@@ -78,7 +78,7 @@ def lesson_files(root: Optional[Path] = None) -> List[Path]:
 
 def heading_anchor(heading: str) -> str:
     """The fragment Jupyter gives a heading: its visible text with spaces turned into hyphens."""
-    visible = re.sub(r"[`*_]|\$", "", heading).strip()
+    visible = re.sub(r"[`*$]", "", heading).strip()
     return re.sub(r"\s+", "-", visible)
 
 
