@@ -9,7 +9,7 @@
 * :func:`chat` shows both as an ipywidgets panel (or a text prompt where widgets cannot render).
 """
 from .answer import Answer, Source, ask
-from .chat import chat
+from .panel import chat
 from .hints import Hint, hint, hints_enabled
 
 __all__ = ["ask", "Answer", "Source", "hint", "Hint", "hints_enabled", "chat"]

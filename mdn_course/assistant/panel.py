@@ -1,5 +1,7 @@
 """``chat()``: the assistant as a small panel at the end of a lesson.
 
+(The module is ``panel``, not ``chat``, so that ``mdn_course.assistant.chat`` is always the function.)
+
 Built from core ipywidgets only (``Text``, ``Button``, ``Checkbox``, ``HTML``, ``VBox``/``HBox``),
 which JupyterLab, classic Jupyter and Colab all render without extra widget managers.
 Answers are written into an ``HTML`` widget's value rather than printed from the button's
