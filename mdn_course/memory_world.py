@@ -34,21 +34,32 @@ def _branch_up(a: torch.Tensor, coin_up: torch.Tensor) -> torch.Tensor:
 
 def generate_memory_world_data(n_sequences: int = 2000, seq_len: int = 20, *, seed: Optional[int] = None,
                                generator: Optional[torch.Generator] = None,
-                               world: WorldSpec = WORLD) -> Tuple[torch.Tensor, torch.Tensor]:
+                               world: WorldSpec = WORLD, actions: Optional[torch.Tensor] = None,
+                               start: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Simulate the late-fork world: ``z`` (N, T+1, 2) and ``a`` (N, T, 2), float32 on the CPU.
 
     Same drift, noise and fork line as ``generate_synthetic_data``; the only change is
     who decides the fork's direction: the previous action instead of a fresh coin.
+    ``actions`` (T, A) gives every sequence the same action plan (``seq_len`` is then T) and
+    ``start`` (D,) the same start state: real rollouts to compare with dreams.
     """
     if n_sequences < 1 or seq_len < 1:
         raise ValueError(f"n_sequences and seq_len must be positive, got {n_sequences} and {seq_len}")
     g = _make_generator(seed, generator)
     n, d = n_sequences, world.latent_dim
     a = torch.randn(n, seq_len, world.action_dim, generator=g) * world.action_std
+    if actions is not None:
+        plan = torch.as_tensor(actions, dtype=torch.float32)
+        if plan.dim() != 2 or plan.shape[1] != world.action_dim:
+            raise ValueError(f"actions must be (T, {world.action_dim}), got {tuple(plan.shape)}")
+        seq_len = plan.shape[0]
+        a = plan.expand(n, seq_len, world.action_dim).clone()
     noise = torch.randn(n, seq_len, d, generator=g) * world.noise_std
     sign = _branch_up(a, torch.rand(n, generator=g) < 0.5).float() * 2.0 - 1.0
     z = torch.empty(n, seq_len + 1, d)
     z[:, 0] = torch.randn(n, d, generator=g) * world.start_std
+    if start is not None:
+        z[:, 0] = torch.as_tensor(start, dtype=torch.float32).reshape(d)
     for t in range(seq_len):
         step = world.step_scale * torch.tanh(a[:, t]) + noise[:, t]
         forked = z[:, t, 0] > world.fork_threshold

@@ -3,11 +3,11 @@
 Two questions the dreaming lesson raises and answers with these helpers:
 
 * Does a branch get *chosen*? ``branch_report`` reads a batch of dreams that
-  start at the fork and counts, per dream, which way each step went: the share
-  of steps that went up, the share of dreams that kept to one branch for every
-  step, and how many distinct up/down patterns there are. Independent coin
-  flips over T steps keep to one branch with probability 2 / 2**T; a dream
-  that has committed does so every time.
+  start at the fork and records which way each step went. Dreams whose forks
+  are fair coins show almost as many distinct up/down patterns as chance
+  allows; dreams that commit to the likelier branch repeat a few patterns
+  (one, at tau = 0). It also counts steps of a size the world never takes,
+  which is how tau > 1 shows.
 * Could the temperature be *learned*? ``tempered_log_params`` applies the
   World Models rule (logits / tau, sigma * sqrt(tau)) to a mixture, and
   ``temperature_nll_curve`` measures a trained model's NLL on data for a range
@@ -21,6 +21,7 @@ from typing import Dict, Sequence, Tuple
 import torch
 from torch.nn import functional as F
 
+from .data import WORLD
 from .loss import mdn_nll_from_logs
 
 __all__ = ["tempered_log_params", "temperature_nll_curve", "branch_report"]
@@ -53,20 +54,23 @@ def temperature_nll_curve(model, z: torch.Tensor, a: torch.Tensor, taus: Sequenc
     return curve
 
 
-def branch_report(paths: torch.Tensor, dim: int = 1) -> Dict[str, float]:
+def branch_report(paths: torch.Tensor, dim: int = 1, step: float = WORLD.fork_offset,
+                  tolerance: float = 0.15) -> Dict[str, float]:
     """How dreams (n, T + 1, D) that start at the fork chose their branches, step by step.
 
-    Returns ``share_up`` (steps whose change in ``z[dim]`` is positive), ``kept_one_branch``
-    (dreams whose every step went the same way), ``kept_one_branch_by_chance`` (what
-    independent fair coins would give: 2 / 2**T) and ``distinct_patterns`` (different
-    up/down sequences among the dreams).
+    Returns ``share_up`` (steps whose change in ``z[dim]`` is positive), ``distinct_patterns``
+    (different up/down sequences among the n dreams), ``distinct_patterns_by_chance`` (the
+    expected count if every step were an independent fair coin: 2**T * (1 - (1 - 2**-T)**n))
+    and ``off_branch`` (steps whose size is more than ``tolerance`` away from the world's
+    fork ``step``: moves the real world never makes at the fork).
     """
     if paths.dim() != 3 or paths.shape[1] < 2:
         raise ValueError(f"paths must be (n, T + 1, D) with T >= 1, got {tuple(paths.shape)}")
-    up = (paths[:, 1:, dim] - paths[:, :-1, dim]) > 0                    # (n, T)
-    kept = up.all(dim=1) | (~up).all(dim=1)
-    steps = up.shape[1]
+    change = paths[:, 1:, dim] - paths[:, :-1, dim]                       # (n, T)
+    up = change > 0
+    n, steps = up.shape
+    patterns = 2.0 ** steps
     return {"share_up": up.float().mean().item(),
-            "kept_one_branch": kept.float().mean().item(),
-            "kept_one_branch_by_chance": 2.0 / 2 ** steps,
-            "distinct_patterns": float(torch.unique(up, dim=0).shape[0])}
+            "distinct_patterns": float(torch.unique(up, dim=0).shape[0]),
+            "distinct_patterns_by_chance": patterns * (1.0 - (1.0 - 1.0 / patterns) ** n),
+            "off_branch": ((change.abs() - step).abs() > tolerance).float().mean().item()}
