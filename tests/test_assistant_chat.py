@@ -113,3 +113,4 @@ def test_lesson_cell_shows_the_widget_panel_in_a_real_kernel(tmp_path):
     outputs = nb.cells[0].outputs
     assert [o.output_type for o in outputs] == ["display_data"], outputs
     assert "application/vnd.jupyter.widget-view+json" in outputs[0].data
+    assert "ask('your question')" in outputs[0].data["text/plain"]     # what a page without widgets shows

@@ -3,7 +3,10 @@
 (The module is ``panel``, not ``chat``, so that ``mdn_course.assistant.chat`` is always the function.)
 
 Built from core ipywidgets only (``Text``, ``Button``, ``Checkbox``, ``HTML``, ``VBox``/``HBox``),
-which JupyterLab, classic Jupyter and Colab all render without extra widget managers.
+which JupyterLab and classic Jupyter render, and Colab renders natively with ipywidgets 7; with
+ipywidgets 8, Colab asks for ``google.colab.output.enable_custom_widget_manager()``, which
+``chat()`` calls when it runs in Colab. Where a page cannot render widgets at all (a static
+preview), the panel's plain-text form says how to ask with :func:`ask` instead.
 Answers are written into an ``HTML`` widget's value rather than printed from the button's
 callback: JupyterLab drops ``print`` output from widget callbacks, and Colab's support for the
 ``Output`` widget has varied.
@@ -127,11 +130,36 @@ class ChatPanel:
         self._box.observe(on_send, names="value")
         for chip, text in zip(chips, SUGGESTIONS):
             chip.on_click(lambda _, t=text: self.send(t))
-        self.widget = w.VBox(rows)
+        self.widget = _panel_box_class()(rows)
         return self.widget
 
     def _render(self) -> None:
         self._out.value = self.history_html()
+
+
+def _panel_box_class():
+    import ipywidgets as w
+
+    class PanelBox(w.VBox):
+        """A plain VBox on the page; where widgets cannot render, its text says what to do instead."""
+
+        def __repr__(self) -> str:
+            # ipywidgets cuts this text at 110 characters
+            return "Course assistant: no widgets here, so ask in a cell: mdn_course.assistant.ask('your question')"
+
+    return PanelBox
+
+
+def _enable_colab_widgets() -> None:
+    """In Colab with ipywidgets 8, turn on the widget manager Colab asks for (core widgets render either way)."""
+    if "google.colab" not in sys.modules:
+        return
+    try:
+        from google.colab import output
+
+        output.enable_custom_widget_manager()
+    except Exception:  # an older Colab without it renders core widgets natively
+        pass
 
 
 def _terminal(panel: ChatPanel) -> None:
@@ -160,6 +188,7 @@ def chat(lesson=None, loss_fn: Optional[Callable] = None) -> None:
     if widgets_available():
         from IPython.display import display
 
+        _enable_colab_widgets()
         display(panel.build())
     else:
         _terminal(panel)
