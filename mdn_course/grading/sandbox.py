@@ -226,9 +226,17 @@ def _data_fd(text: bytes) -> int:
     return fd
 
 
-def start(*, sandbox: bool, limit: limits_mod.Limits, slot: int = 0) -> "Started":
-    """Start the oracle server for one submission; the caller talks to it over ``proc.stdin/stdout``."""
+def start(*, sandbox: bool, limit: limits_mod.Limits,
+          extra_binds: Sequence[Tuple[str, str]] = ()) -> "Started":
+    """Start the oracle server for one submission; the caller talks to it over ``proc.stdin/stdout``.
+
+    ``extra_binds`` (read-only) exist for the tests that show what the sandbox's user can do
+    with a file it *can* see; the grader itself never passes any.
+    """
     p = plan()
+    if extra_binds:
+        p = Plan(p.binds + [(os.path.realpath(s), d) for s, d in extra_binds], p.masks, p.python, p.site_dirs,
+                 p.symlinks)
     root = os.geteuid() == 0
     uid = SANDBOX_UID if root else None
     cgroup = limits_mod.Cgroup.create(limit) if limits_mod.cgroups_available() else None

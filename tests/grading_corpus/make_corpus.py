@@ -6,10 +6,13 @@ Each submission looks like the student notebook (imports, the setup line
 ``from mdn_course.exercise import run_check``, an answer cell tagged ``answer``,
 one ``check`` cell per registry entry) with one thing changed. ``EXPECTED``
 holds the row each must get: status, points, the checks that pass, and words
-the message must contain. ``sandbox_probes(dest, sentinel, port)`` writes the
-two notebooks that try to escape (delete a file outside the scratch dir, open
-sockets); the test generates those into its own tmp dir, with its own sentinel
-file and the port of a listening server (they are not committed).
+the message must contain. The attacks on the grader (forged results, import
+hooks, patched builtins, the truth from a frame, scratch traps, aggregate
+memory/process/disk limits, a process killed mid-check, noise, a huge answer)
+are in ``attacks.py``. ``sandbox_probes(...)`` writes the probes that need this
+run's paths (delete a file outside the sandbox, open sockets, read a root-only
+file and socket, steal a correct answer from disk); the tests generate those
+into their own tmp dir (they are not committed).
 """
 from __future__ import annotations
 
@@ -23,16 +26,13 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
+sys.path.insert(0, str(HERE))
+import attacks as A  # noqa: E402
 from mdn_course.exercise.checks import CHECKS  # noqa: E402
 
 ALL = list(CHECKS)
 
-CORRECT = '''def mdn_loss(pi, mu, sigma, z_next):
-    """Mean negative log-likelihood of z_next under per-dimension Gaussian mixtures."""
-    z = z_next.unsqueeze(-1)
-    log_n = -0.5 * ((z - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
-    return -torch.logsumexp(torch.log(pi) + log_n, dim=-1).sum(dim=-1).mean()
-'''
+CORRECT = A.CORRECT
 
 
 def _variant(body: str) -> str:
@@ -100,29 +100,6 @@ SYNTAX_ERROR = '''def mdn_loss(pi, mu, sigma, z_next)
     return -torch.logsumexp(torch.log(pi), dim=-1).sum(-1).mean()
 '''
 MEMORY_HOG = "_buffer = bytearray(8 * 1024 ** 3)  # 8 GiB: over the grader's address-space cap\n" + CORRECT
-
-DELETE_PROBE = '''import os
-_ESCAPED = False
-for _path in {sentinels!r}:
-    try:
-        os.remove(_path)
-        _ESCAPED = True
-    except OSError:
-        pass
-
-''' + CORRECT.replace("    z = z_next", "    if _ESCAPED:\n        return torch.zeros((), requires_grad=True)\n    z = z_next", 1)
-
-SOCKET_PROBE = '''import socket
-_ESCAPED = []
-for _addr in (("127.0.0.1", {port}), ("1.1.1.1", 53), ("8.8.8.8", 443)):
-    try:
-        _s = socket.create_connection(_addr, timeout=2)
-        _s.close()
-        _ESCAPED.append(_addr)
-    except OSError:
-        pass
-
-''' + CORRECT.replace("    z = z_next", "    if _ESCAPED:\n        return torch.zeros((), requires_grad=True)\n    z = z_next", 1)
 
 
 # ---------------------------------------------------------------- notebooks
@@ -202,14 +179,13 @@ def _exp(status: str, points: int, passed: List[str], words: List[str]) -> dict:
 CASES: Dict[str, tuple] = {
     "01_correct": (CORRECT, {}, _exp("ok", 10, ALL, ["7/7 checks passed"])),
     "02_wrong_sign": (WRONG_SIGN, {}, _exp("ok", 1, ["returns_scalar"], ["wrong sign"])),
-    "03_mean_over_dims": (MEAN_OVER_DIMS, {}, _exp("ok", 2, ["returns_scalar", "learns"],
-                                                   ["mean over latent dimensions"])),
-    "04_missing_log_weights": (NO_LOG_WEIGHTS, {}, _exp("ok", 4, ["returns_scalar", "single_gaussian", "learns"],
+    "03_mean_over_dims": (MEAN_OVER_DIMS, {}, _exp("ok", 1, ["returns_scalar"], ["mean over the latent dimensions"])),
+    "04_missing_log_weights": (NO_LOG_WEIGHTS, {}, _exp("ok", 3, ["returns_scalar", "single_gaussian"],
                                                             ["missing log-weights"])),
     # log(sum(exp)) underflows only far from every mean: the checks keep their other random inputs
     # within 10 sigma, so this mistake fails far_from_means alone, on every run
     "05_naive_logsumexp": (NAIVE_LOGSUMEXP, {}, _exp("ok", 8, [n for n in ALL if n != "far_from_means"],
-                                                     ["far_from_means", "logsumexp"])),
+                                                     ["far_from_means", "underflows"])),
     "06_variance_as_std": (VARIANCE_AS_STD, {}, _exp("ok", 1, ["returns_scalar"], ["sigma used as a variance"])),
     "07_returns_item": (RETURNS_ITEM, {}, _exp("ok", 0, [], [".item()"])),
     "08_tampered_cells": (CORRECT, {"edit": _tamper_cells},
@@ -221,28 +197,45 @@ CASES: Dict[str, tuple] = {
                                                                     "NBVAL_RAISES_EXCEPTION"])),
     "10_faked_outputs": (RETURNS_ITEM, {"edit": _fake_outputs},
                          _exp("tampered", 0, [], ["no execution count", "faked output"])),
-    "11_reference_plain": (REFERENCE_PLAIN, {}, _exp("error", 0, [], ["uses the reference implementation"])),
-    "12_reference_importlib": (REFERENCE_IMPORTLIB, {}, _exp("error", 0, [], ["uses the reference implementation"])),
-    "13_reference_copy": (REFERENCE_COPY, {}, _exp("error", 0, [], ["uses the reference implementation",
-                                                                     "run time"])),
-    "14_rebind_run_check": (REBIND_RUN_CHECK, {}, _exp("tampered", 1, ["returns_scalar"], ["redefines run_check"])),
-    "15_patch_checks": (PATCH_CHECKS, {}, _exp("tampered", 0, [], ["altered the grader at run time",
-                                                                    "run_check was altered"])),
-    "16_infinite_loop": (INFINITE_LOOP, {}, _exp("timeout", 0, [], ["limit"])),
-    "17_crash": (CRASH, {}, _exp("error", 0, [], ["kernel died"])),
+    # the package is not importable where the answer runs
+    "11_reference_plain": (REFERENCE_PLAIN, {}, _exp("error", 0, [], ["No module named 'mdn_course'"])),
+    "12_reference_importlib": (REFERENCE_IMPORTLIB, {}, _exp("error", 0, [], ["No module named 'mdn_course'"])),
+    "13_reference_copy": (REFERENCE_COPY, {}, _exp("error", 0, [], ["No module named 'mdn_course'"])),
+    "14_rebind_run_check": (REBIND_RUN_CHECK, {}, _exp("ok", 0, [], ["0/7 checks passed"])),
+    "15_patch_checks": (PATCH_CHECKS, {}, _exp("error", 0, [], ["No module named 'mdn_course'"])),
+    "16_infinite_loop": (INFINITE_LOOP, {}, _exp("timeout", 0, [], ["took longer than"])),
+    "17_crash": (CRASH, {}, _exp("error", 0, [], ["process ended (exit status 1)"])),
     "18_syntax_error": (SYNTAX_ERROR, {}, _exp("error", 0, [], ["answer cell failed", "SyntaxError"])),
     "19_no_answer": (None, {"edit": _no_answer}, _exp("invalid", 0, [], ["no answer cell"])),
     "20_untagged_answer": (CORRECT, {"tag_answer": False}, _exp("ok", 10, ALL, ["no cell is tagged 'answer'"])),
     "21_memory_hog": (MEMORY_HOG, {}, _exp("error", 0, [], ["MemoryError"])),
+    "24_stub": (A.STUB, {}, _exp("not_attempted", 0, [], ["not attempted", "NotImplementedError"])),
+    # attacks: the grade is what the honest part of each answer deserves
+    "30_forge_channel": (A.FORGE_CHANNEL, {}, _exp("ok", 0, [], ["0/7 checks passed"])),
+    "31_import_hook": (A.IMPORT_HOOK, {}, _exp("ok", 0, [], ["0/7 checks passed"])),
+    "32_patched_builtins": (A.PATCH_BUILTINS, {}, _exp("ok", 1, ["returns_scalar"], ["wrong sign"])),
+    "33_truth_by_frame": (A.FRAME_AND_GC, {}, _exp("ok", 1, ["returns_scalar"], ["wrong sign"])),
+    "34_scratch_traps": (A.SCRATCH_TRAPS, {}, _exp("ok", 10, ALL, ["7/7 checks passed"])),
+    "35_memory_aggregate": (A.MEMORY_AGGREGATE, {}, _exp("ok", 10, ALL, ["7/7 checks passed"])),
+    "36_process_count": (A.PROCESS_COUNT, {}, _exp("ok", 10, ALL, ["7/7 checks passed"])),
+    "37_disk_fill": (A.DISK_FILL, {}, _exp("ok", 10, ALL, ["7/7 checks passed"])),
+    "38_killed_mid_check": (A.KILLED_MID_CHECK, {}, _exp("error", 4, ["returns_scalar", "mixture", "gradients"],
+                                                         ["process ended (exit status 137)"])),
+    "39_stdout_noise": (A.STDOUT_NOISE, {}, _exp("ok", 10, ALL, ["7/7 checks passed"])),
+    "40_huge_answer": (A.HUGE_ANSWER, {}, _exp("invalid", 0, [], ["over the limit"])),
 }
 MALFORMED = "22_malformed"
 NOT_A_NOTEBOOK = "23_not_a_notebook"
 EXPECTED: Dict[str, dict] = {name: case[2] for name, case in CASES.items()}
 EXPECTED[MALFORMED] = _exp("invalid", 0, [], ["not valid JSON"])
 EXPECTED[NOT_A_NOTEBOOK] = _exp("invalid", 0, [], ["no 'cells' list"])
-# the two escape probes, generated per test run by sandbox_probes()
-EXPECTED["90_delete_probe"] = _exp("ok", 10, ALL, ["7/7"])
-EXPECTED["91_socket_probe"] = _exp("ok", 10, ALL, ["7/7"])
+# the escape probes, generated per test run by sandbox_probes(): escaping costs points
+PROBES_EXPECTED = {
+    "90_delete_probe": _exp("ok", 10, ALL, ["7/7"]),
+    "91_socket_probe": _exp("ok", 10, ALL, ["7/7"]),
+    "92_root_probe": _exp("ok", 10, ALL, ["7/7"]),
+    "93_steal_files": _exp("ok", 1, ["returns_scalar"], ["wrong sign"]),
+}
 
 
 def _write(nb, path: Path) -> None:
@@ -267,16 +260,26 @@ def build(dest: Path = HERE) -> List[Path]:
     return sorted(dest.glob("*.ipynb"))
 
 
-def sandbox_probes(dest: Path, sentinels=("/tmp/mdn-grade-sentinel",), port: int = 9) -> List[Path]:
-    """The escape probes: delete the ``sentinels`` (outside the scratch dir); connect to 127.0.0.1:``port`` and out."""
+def sandbox_probes(dest: Path, *, sentinels, port: int, secret: Path, unix_socket: Path,
+                   steal_from: List[str]) -> List[Path]:
+    """The escape probes, with this run's paths: delete ``sentinels``; connect to 127.0.0.1:``port`` and out;
+    read the root-only ``secret`` and connect to the root-owned ``unix_socket``; find the reference or a
+    correct submission under ``steal_from``."""
     dest.mkdir(parents=True, exist_ok=True)
-    paths = [dest / "90_delete_probe.ipynb", dest / "91_socket_probe.ipynb"]
-    _write(notebook(DELETE_PROBE.format(sentinels=[str(p) for p in sentinels])), paths[0])
-    _write(notebook(SOCKET_PROBE.format(port=int(port))), paths[1])
+    sources = {
+        "90_delete_probe": A.DELETE_PROBE.format(sentinels=[str(p) for p in sentinels]),
+        "91_socket_probe": A.SOCKET_PROBE.format(port=int(port)),
+        "92_root_probe": A.ROOT_PROBE.format(secret=str(secret), unix_socket=str(unix_socket)),
+        "93_steal_files": A.STEAL_FILES.format(paths=[str(p) for p in steal_from]),
+    }
+    paths = []
+    for name, src in sources.items():
+        paths.append(dest / f"{name}.ipynb")
+        _write(notebook(src), paths[-1])
     return paths
 
 
 if __name__ == "__main__":
     build()
     print(f"wrote {len(CASES) + 2} submissions and expected.csv to {HERE} "
-          "(the sandbox probes are generated by tests/test_grade.py)")
+          "(the sandbox probes are generated by tests/test_grade_attacks.py)")
