@@ -252,3 +252,30 @@ def test_no_hint_at_any_rung_contains_solution_code():
             h = hint(wrong)
             assert leaks(h.text, lines) == [], (wrong.__name__, h.text)
             assert leaks(h._repr_html_(), lines) == []
+
+
+# ------------------------------------------------------------------ the checks' own table of wrong answers
+
+def _checks_table():
+    """tests/test_checks.py's EXPECTED: (wrong answer, {failing check: mistake it names})."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_checks_tests", ROOT / "tests" / "test_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.EXPECTED
+
+
+CHECKS_TABLE = _checks_table()
+
+
+@pytest.mark.parametrize("answer, expected", CHECKS_TABLE, ids=[a.__name__ for a, _ in CHECKS_TABLE])
+def test_hint_names_what_the_first_failing_check_names(answer, expected):
+    from mdn_course.exercise.checks import CHECKS
+
+    first = next(name for name in CHECKS if name in expected)
+    got = hint(answer)
+    assert (got.check, got.mistake) == (first, expected[first]), got.text
+    if expected[first] is not None:
+        assert MISTAKES[expected[first]].nudge in got.text
+    assert leaks(got.text, solution_lines()) == []

@@ -102,7 +102,7 @@ def _confirmed(failure, loss_fn: Callable):
     that is wrong in an unknown way can land near one by chance on some inputs. A real mistake is
     named on every draw, so asking again (a few milliseconds) keeps the ladder on one mistake.
     """
-    if failure.mistake is None:
+    if failure.mistake is None or failure.name in _SLOW_CHECKS:   # a training run: too slow to repeat
         return failure
     from ..exercise.checks import drive, local_oracle
 
