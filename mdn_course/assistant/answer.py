@@ -17,11 +17,13 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 from . import llm
 from .corpus import Passage, heading_anchor, lesson_title, resolve_lesson
-from .retrieval import Hit, Index, default_index, tokenize
+
+if TYPE_CHECKING:  # the retrieval library is imported on the first question, not when a lesson shows the panel
+    from .retrieval import Hit, Index
 
 __all__ = ["Source", "Answer", "ask", "MIN_KNOWN_SHARE", "markdown_to_html"]
 
@@ -210,6 +212,8 @@ def ask(question: str, lesson=None, *, loss_fn: Optional[Callable] = None,
     """
     if not isinstance(question, str):
         raise TypeError(f"ask() takes the question as a string, got {type(question).__name__}")
+    from .retrieval import default_index, tokenize
+
     index = index or default_index()
     notebook = resolve_lesson(lesson) if lesson is not None else None
     lowered = question.lower()
