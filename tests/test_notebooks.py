@@ -384,3 +384,15 @@ def test_student_exercise_with_reference_answer_passes(lax_run):
     assert cells, f"nbval did not run the answered notebook:\n{proc.stdout[-3000:]}"
     failed = [n for n, status in cells.items() if status != "passed"]
     assert not failed, f"cells {failed} failed:\n{proc.stdout[-6000:]}"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no ipc transport on Windows; kernels keep TCP there")
+def test_runner_kernels_use_local_sockets_without_the_tcp_warning(tmp_path):
+    path = _tiny_notebook(tmp_path, "")
+    code = ("import sys; from pathlib import Path; from mdn_course.tools.notebook_runner import execute_notebook; "
+            "nb, _, error = execute_notebook(Path(sys.argv[1])); print(error, nb.cells[0].outputs[0].text, end='')")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path)
+    assert result.stdout == "None mean 0.501 after 3 steps\n", result.stdout + result.stderr
+    assert "without encryption" not in result.stderr, "a kernel was started over TCP"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name], "socket files left in the notebook folder"
