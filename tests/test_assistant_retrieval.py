@@ -171,3 +171,9 @@ def test_tokenizer_meets_notation_and_plain_words():
 
 def test_answer_type():
     assert isinstance(ask("what is the floor?"), Answer)
+
+
+def test_single_letter_notation_is_understood(index):
+    answer = ask("what is z?", index=index)
+    assert answer.on_topic and answer.sources
+    assert tokenize("the A of a") == [] and "compon" in tokenize("what is K?")

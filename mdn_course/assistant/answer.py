@@ -143,9 +143,11 @@ def _quote(hit: Hit, max_words: int = 140) -> str:
 
 
 def _strip_heading(text: str) -> str:
+    """Drop the section's own heading (the sources name it); deeper headings become bold lines."""
     lines = text.splitlines()
     while lines and re.match(r"^#{1,2}\s", lines[0]):
         lines = lines[1:]
+    lines = [re.sub(r"^#{3,6}\s+(.*)$", r"**\1**", ln) for ln in lines]
     return "\n".join(lines).strip() or text
 
 

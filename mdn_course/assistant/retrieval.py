@@ -68,7 +68,14 @@ _STEMMER = Stemmer.Stemmer("english")
 SECOND_PASSAGE_WEIGHT = 0.3
 
 
+# Single-letter symbols of the course's notation (case matters: "A" starts sentences, "a" is an article).
+_SYMBOLS = {"K": "components", "D": "latent dimensions", "H": "hidden size", "B": "batch", "T": "time steps",
+            "z": "latent state", "h": "hidden state", "x": "input", "y": "output"}
+_SYMBOL = re.compile(r"(?<![\w\\])([KDHBTzhxy])(?![\w(])")
+
+
 def _normalise(text: str) -> str:
+    text = _SYMBOL.sub(lambda m: f" {m.group(1)} {_SYMBOLS[m.group(1)]} ", text)
     text = text.lower()
     for letter, word in _GREEK.items():
         text = text.replace(letter.lower(), f" {word} ").replace(letter, f" {word} ")
