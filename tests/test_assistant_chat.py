@@ -114,3 +114,11 @@ def test_lesson_cell_shows_the_widget_panel_in_a_real_kernel(tmp_path):
     assert [o.output_type for o in outputs] == ["display_data"], outputs
     assert "application/vnd.jupyter.widget-view+json" in outputs[0].data
     assert "ask('your question')" in outputs[0].data["text/plain"]     # what a page without widgets shows
+
+
+def test_setup_problems_show_in_the_panel_instead_of_vanishing(monkeypatch):
+    monkeypatch.setenv(llm.URL_ENV, "localhost:11434")          # not a URL: ask() raises ValueError
+    monkeypatch.setenv(llm.MODEL_ENV, "m")
+    panel = ChatPanel(2)
+    answer = panel.send("what is the LSTM state for?")
+    assert answer.text.startswith("The assistant cannot answer:") and "not an http" in answer.text

@@ -84,7 +84,10 @@ class ChatPanel:
 
     def send(self, question: str) -> Answer:
         """Answer ``question`` and add it to the panel's history (newest first)."""
-        answer = ask(question, self.notebook, loss_fn=self.loss_fn(), answer_cell=self._answer_cell())
+        try:
+            answer = ask(question, self.notebook, loss_fn=self.loss_fn(), answer_cell=self._answer_cell())
+        except (FileNotFoundError, ValueError) as exc:   # setup problems: a widget callback would hide them
+            answer = Answer(question, f"The assistant cannot answer: {exc}", on_topic=False)
         self.history.insert(0, answer)
         if self.widget is not None:
             self._render()
