@@ -122,3 +122,15 @@ def test_setup_problems_show_in_the_panel_instead_of_vanishing(monkeypatch):
     panel = ChatPanel(2)
     answer = panel.send("what is the LSTM state for?")
     assert answer.text.startswith("The assistant cannot answer:") and "not an http" in answer.text
+
+
+def test_exercise_help_uses_the_notebooks_current_mdn_loss(monkeypatch):
+    class Shell:
+        user_ns = {"mdn_loss": wrong_sign}
+
+    monkeypatch.setattr("mdn_course.assistant.panel._shell", lambda: Shell)
+    panel = ChatPanel(3)
+    assert panel.loss_fn() is wrong_sign
+    assert "Hint 1 of 3" in panel.send("help with the exercise").text
+    Shell.user_ns = {"mdn_loss": 3}                             # not a function: fall back to the how-to
+    assert "call hint(mdn_loss)" in panel.send("help with the exercise").text
