@@ -104,7 +104,7 @@ def package_paths(roots: Sequence[str] = ("torch", "numpy")) -> List[str]:
         base = Path(str(dist.locate_file("")))
         for f in dist.files or []:
             top = f.parts[0]
-            if top in ("..", "/") or top.endswith(".pth") or top.startswith("__editable__"):
+            if top in ("..", "/", "__pycache__") or top.endswith(".pth") or top.startswith("__editable__"):
                 continue
             p = base / top
             if p.exists():
@@ -198,7 +198,11 @@ def bwrap_argv(p: Plan, stage: Optional[str], scratch_bytes: int, data_fds: Dict
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}")
-    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            # the scratch tmpfs first: a bind below /tmp (a venv, a checkout) must land on top of it
+            "--dev", "/dev", "--proc", "/proc", "--size", str(int(scratch_bytes)), "--tmpfs", "/tmp",
+            "--dir", "/tmp/home", "--chdir", "/tmp",
+            "--remount-ro", "/dev"]   # devices still work; /dev/shm would be a second, unsized tmpfs
     for i, (src, dst) in enumerate(p.binds):
         argv += ["--ro-bind", os.path.join(stage, str(i)) if stage else src, dst]
         for m in p.masks:
@@ -208,8 +212,6 @@ def bwrap_argv(p: Plan, stage: Optional[str], scratch_bytes: int, data_fds: Dict
         argv += ["--symlink", target, link]
     for m in p.masks:
         argv += ["--remount-ro", m]
-    argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(int(scratch_bytes)), "--tmpfs", "/tmp",
-             "--dir", "/tmp/home", "--chdir", "/tmp"]
     for dest, fd in data_fds.items():
         argv += ["--ro-bind-data", str(fd), dest]
     return argv

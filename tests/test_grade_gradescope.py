@@ -1,0 +1,91 @@
+"""The Gradescope autograder bundle: its files, and run_autograder against a folder laid out like /autograder."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mdn_course.exercise.checks import CHECKS
+from mdn_course.grading import sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "grading_corpus"
+SANDBOX_OK, SANDBOX_WHY = sandbox.probe()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bundle")
+    zpath = tmp / "autograder.zip"
+    proc = subprocess.run([sys.executable, "-m", "mdn_course", "grade", "--gradescope-bundle", str(zpath)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    source = tmp / "autograder" / "source"
+    with zipfile.ZipFile(zpath) as z:
+        z.extractall(source)
+        modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in z.infolist()}
+    for name in ("setup.sh", "run_autograder"):
+        os.chmod(source / name, modes[name])
+    return {"zip": zpath, "source": source, "modes": modes}
+
+
+def test_bundle_holds_setup_run_and_the_package(bundle):
+    modes = bundle["modes"]
+    assert modes["setup.sh"] == 0o755 and modes["run_autograder"] == 0o755
+    assert "mdn_course_src/pyproject.toml" in modes
+    assert "mdn_course_src/mdn_course/grading/judge.py" in modes
+    assert "mdn_course_src/mdn_course/exercise/oracle.py" in modes
+    setup = (bundle["source"] / "setup.sh").read_text()
+    assert "bubblewrap" in setup and "python3" in setup and "download.pytorch.org/whl/cpu" in setup
+    assert "pip install /autograder/source/mdn_course_src" in setup
+    subprocess.run(["bash", "-n", str(bundle["source"] / "setup.sh")], check=True)
+    subprocess.run(["bash", "-n", str(bundle["source"] / "run_autograder")], check=True)
+
+
+def _run_autograder(bundle, root: Path, notebook: Path):
+    (root / "submission").mkdir(parents=True)
+    shutil.copy(notebook, root / "submission" / "exercise.ipynb")
+    env = dict(os.environ, MDN_AUTOGRADER_ROOT=str(root), MDN_AUTOGRADER_PYTHON=sys.executable,
+               MDN_GRADE_EXTRA_ARGS="--request-timeout 5 --memory-mb 1024", OMP_NUM_THREADS="1")
+    proc = subprocess.run([str(bundle["source"] / "run_autograder")], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+@pytest.mark.skipif(not SANDBOX_OK, reason=f"no working sandbox here: {SANDBOX_WHY}")
+@pytest.mark.parametrize("name, score", [("01_correct", 10.0), ("05_naive_logsumexp", 8.0)])
+def test_run_autograder_writes_gradescope_results(bundle, tmp_path, name, score):
+    results = _run_autograder(bundle, tmp_path / "autograder", CORPUS / f"{name}.ipynb")
+    assert results["score"] == score
+    tests = results["tests"]
+    assert [t["name"].split(":")[0] for t in tests] == list(CHECKS)
+    assert all(set(t) >= {"name", "score", "max_score", "output", "status"} for t in tests)
+    assert sum(t["max_score"] for t in tests) == 10 and sum(t["score"] for t in tests) == score
+    if score < 10:
+        far = next(t for t in tests if t["name"].startswith("far_from_means"))
+        assert far["status"] == "failed" and "underflows" in far["output"]
+
+
+def test_run_autograder_without_a_sandbox_scores_nothing_and_says_why(bundle, tmp_path):
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    shutil.copy(CORPUS / "01_correct.ipynb", root / "submission")
+    tools = tmp_path / "tools"          # bash and mkdir, but no bwrap, on PATH
+    tools.mkdir()
+    for tool in ("bash", "mkdir"):
+        os.symlink(shutil.which(tool), tools / tool)
+    env = dict(os.environ, MDN_AUTOGRADER_ROOT=str(root), MDN_AUTOGRADER_PYTHON=sys.executable, PATH=str(tools))
+    env.pop("MDN_GRADE_EXTRA_ARGS", None)
+    proc = subprocess.run([str(bundle["source"] / "run_autograder")], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 0.0 and "no working sandbox" in results["output"]
+    assert "apt-get install bubblewrap" in proc.stderr
