@@ -177,3 +177,18 @@ def test_single_letter_notation_is_understood(index):
     answer = ask("what is z?", index=index)
     assert answer.on_topic and answer.sources
     assert tokenize("the A of a") == [] and "compon" in tokenize("what is K?")
+
+
+def test_cells_tagged_assistant_stay_out_of_the_corpus(tmp_path, monkeypatch):
+    import nbformat
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "narration" / "scripts").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Lesson 9 · Test\n\nAbout forks."),
+                nbformat.v4.new_markdown_cell("**Stuck?** Ask the assistant below.", metadata={"tags": ["assistant"]}),
+                nbformat.v4.new_code_cell("chat(9)", metadata={"tags": ["assistant", "nbval-ignore-output"]})]
+    nbformat.write(nb, tmp_path / "notebooks" / "09_test.ipynb")
+    monkeypatch.setenv("MDN_COURSE_ROOT", str(tmp_path))
+    texts = [p.text for p in load_passages(include_faq=False)]
+    assert texts == ["# Lesson 9 · Test\n\nAbout forks."]

@@ -1,8 +1,8 @@
 """The assistant's knowledge: passages of the course itself, read from the lessons at run time.
 
 Why at run time: the lessons change (sections are added, text is rewritten), and an index
-built from the notebooks as they are now can never drift out of sync with them. Reading six
-notebooks and 23 transcripts takes a few milliseconds.
+built from the notebooks as they are now can never drift out of sync with them. Reading the
+notebooks and transcripts takes tens of milliseconds.
 
 Three kinds of passage, each tagged with the lesson file and the section (``##`` heading)
 a student should open:
@@ -14,6 +14,9 @@ a student should open:
   section whose cell calls ``play("<id>")``.
 * ``faq``: questions students often ask, with answers written for this course
   (``faq.json`` beside this module), each pointing at the section that explains more.
+
+Cells tagged ``assistant`` (the cells at the end of each lesson that open the chat panel) are
+skipped: they are about the assistant, not the course.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ __all__ = ["Passage", "course_root", "lesson_files", "load_passages", "heading_a
            "FAQ_PATH"]
 
 FAQ_PATH = Path(__file__).with_name("faq.json")
+ASSISTANT_TAG = "assistant"      # cells with this tag (the lessons' chat cells) are left out of the corpus
 _PLAY = re.compile(r"""play\(\s*["']([\w.-]+)["']""")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # The exercise is read from the student copy: that is the notebook students open and should be sent to.
@@ -95,6 +99,8 @@ def _sections(path: Path) -> Iterable[Tuple[str, str, str]]:
     nb = json.loads(path.read_text(encoding="utf-8"))
     section = ""
     for cell in nb.get("cells", []):
+        if ASSISTANT_TAG in cell.get("metadata", {}).get("tags", []):
+            continue                     # the cells that open the assistant are not course content
         source = _cell_source(cell)
         if cell.get("cell_type") != "markdown":
             yield section, cell.get("cell_type", ""), source
