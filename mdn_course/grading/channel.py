@@ -78,7 +78,14 @@ class RemoteOracle:
         return reply
 
     def close(self) -> None:
+        """End the server: a healthy one is asked to exit (EOF on its input) first, then everything is killed."""
         if self.started is not None:
+            if self.failure is None:
+                try:
+                    self.started.proc.stdin.close()
+                    self.started.proc.wait(timeout=1)
+                except Exception:  # noqa: BLE001 - it will be killed below either way
+                    pass
             self.started.kill()
             self.started = None
 

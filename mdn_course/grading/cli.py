@@ -24,7 +24,8 @@ import argparse
 import os
 import secrets
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -50,6 +51,13 @@ def find_submissions(items: Sequence[str]) -> List[Path]:
     if not found:
         raise UsageError("no submissions found (give .ipynb files or folders containing them)")
     return found
+
+
+def _worker_init() -> None:
+    """Each worker judges on one thread: the parallelism is --jobs workers, each with its own interpreter."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def grade_one(path: Path, display: str, key: str, secret: bytes, opts: Options) -> report.Row:
@@ -143,8 +151,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     secret = secrets.token_bytes(32)
     displays = [str(p) for p in paths]
     jobs = [(p, d, f"{i}:{d}") for i, (p, d) in enumerate(zip(paths, displays))]
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(lambda j: grade_one(j[0], j[1], j[2], secret, opts), jobs))
+    # processes, not threads: the judges compute in Python and torch, so threads would share one GIL
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init) as pool:
+        rows = list(pool.map(grade_one, *zip(*jobs), [secret] * len(jobs), [opts] * len(jobs)))
     report.write_csv(rows, out)
     strays = report.write_feedback(rows, report.feedback_names(paths), feedback)
     if strays:
