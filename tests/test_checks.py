@@ -311,7 +311,8 @@ def test_a_failed_check_prints_a_cross_line(capsys):
 
 def test_render_traceback_shows_only_the_course_message():
     exc = CheckFailed("[mixture] mdn_loss returned 1 where 2 was expected.", check="mixture", mistake="wrong_sign")
-    assert exc._render_traceback_() == ["\x1b[0;31mCheckFailed\x1b[0m: [mixture] mdn_loss returned 1 where 2 was expected."]
+    assert exc._render_traceback_() == [
+        "\x1b[0;31mCheckFailed\x1b[0m: [mixture] mdn_loss returned 1 where 2 was expected."]
 
 
 def test_in_a_notebook_a_failed_check_shows_the_message_without_package_frames():
@@ -412,3 +413,10 @@ def test_an_oracle_failure_is_the_callers_not_the_students():
         raise Gone("the sandbox died")
     with pytest.raises(Gone):
         drive("mixture", gone)
+
+
+def test_a_non_finite_value_is_blamed_on_underflow_only_where_the_naive_route_underflows():
+    def nan_answer(pi, mu, sigma, z):
+        return correct(pi, mu, sigma, z) + torch.log(-sigma).sum()
+    result = drive("mixture", local_oracle(nan_answer), torch.Generator().manual_seed(0))
+    assert not result.passed and result.mistake is None and "log of a negative number" in result.message

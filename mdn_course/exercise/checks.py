@@ -178,7 +178,6 @@ def _wrong_values(pi, mu, sigma, z) -> Dict[str, List[float]]:
     mix = lambda lc: float(-torch.logsumexp(lp + lc, dim=-1).sum(-1).mean())  # noqa: E731
     out = {
         "wrong_sign": [float(per_dim.sum(-1).mean())],
-        "sum_over_batch": [float(-per_dim.sum())],
         "missing_log_weights": [float(-torch.logsumexp(log_comp, dim=-1).sum(-1).mean())],
         "weights_times_log": [float(-torch.logsumexp(p * log_comp, dim=-1).sum(-1).mean()),
                               float(-(p * log_comp).sum(-1).sum(-1).mean())],
@@ -190,13 +189,18 @@ def _wrong_values(pi, mu, sigma, z) -> Dict[str, List[float]]:
         "logsumexp_over_dims": [float(-torch.logsumexp(lp + log_comp, dim=-2).sum(-1).mean())],
         "mean_over_k": [float(-log_comp.mean(-1).sum(-1).mean()), float(-(lp + log_comp).mean(-1).sum(-1).mean())],
     }
-    if t.shape[-1] > 1:
+    if t.shape[-1] > 1:               # with one dimension a sum and a mean agree
         out["mean_over_dims"] = [float(-per_dim.mean())]
-    if math.prod(t.shape[:-1]) > 1:
+    if math.prod(t.shape[:-1]) > 1:   # with one position a sum and a mean agree
         out["sum_over_batch"] = [float(-per_dim.sum())]
-    else:
-        del out["sum_over_batch"]
     return out
+
+
+def _naive_underflows(args: Args) -> bool:
+    """Whether log(sum(pi * exp(log N))) in float32 is infinite on ``args``: where the naive route breaks."""
+    p, m, s, t = (args[n].detach().cpu().float() for n in ("pi", "mu", "sigma", "z_next"))
+    log_n = -0.5 * ((t.unsqueeze(-1) - m) / s) ** 2 - torch.log(s) - _HALF_LOG_2PI
+    return not bool(torch.isfinite(torch.log((p * torch.exp(log_n)).sum(-1))).all())
 
 
 def _nll64(pi, mu, sigma, z) -> torch.Tensor:
@@ -314,9 +318,12 @@ def _diagnose(got: float, expected: float, args: Args,
               among: Optional[Iterable[str]] = None) -> Tuple[str, Optional[str]]:
     """The course message and mistake id (of ``among``, default all) for a wrong value ``got`` on ``args``."""
     if not math.isfinite(got):
-        return (f"mdn_loss returned {got} where {expected:.4f} was expected. Far from every mean each "
-                "component's density underflows to 0 and its log is -inf: stay in log space and combine "
-                "the components with torch.logsumexp.", "naive_log_sum_exp")
+        if _naive_underflows(args):
+            return (f"mdn_loss returned {got} where {expected:.4f} was expected. Far from every mean each "
+                    "component's density underflows to 0 and its log is -inf: stay in log space and combine "
+                    "the components with torch.logsumexp.", "naive_log_sum_exp")
+        return (f"mdn_loss returned {got} where {expected:.4f} was expected, on inputs where every density is "
+                "comfortably above 0. Look for a log of a negative number or of 0, or a division by 0.", None)
     near = set()   # the mistakes whose value is within DIAGNOSIS_TOL of the answer's
     for mistake, values in _wrong_values(**_named(args)).items():
         if among is not None and mistake not in among:
