@@ -334,6 +334,9 @@ def test_numbers_move_within_tolerance_text_and_integers_do_not():
     assert drift.same_text and not drift.within and drift.worst == ("2.73", "3.21")
     assert compare_text("gap 2.73", "gap 3.21", Tolerance(rel=0.5, abs=0.05)).within
     assert compare_text("15 paths", "16 paths", Tolerance(rel=0.25, abs=0, integers=True)).within
+    assert compare_text("left 26%, off 0%", "left 25%, off 1%", tol).within      # percentages are fractions
+    assert not compare_text("left 26%", "left 36%", tol).within
+    assert not compare_text("left 26%", "left 26 %", tol).same_text
     assert compare_text("nan", "nan", tol).within and not compare_text("inf 1.0", "inf 1.2", tol).within
 
 

@@ -7,9 +7,10 @@ significant digit, and training and dreaming amplify that into the printed
 the one that recorded the outputs. With this plugin a stored output still has
 to reproduce word for word: the text around numbers, the number of outputs and
 their kinds, integers (shapes, counts, epochs) and every non-numeric character.
-Only numbers written with a decimal point or an exponent may move, by at most
-``abs + rel * |stored|`` (numpy's ``isclose`` rule); integers move only in a
-cell that allows it. Runs of spaces may change
+Only numbers written with a decimal point or an exponent, and percentages
+(compared as the fractions they stand for), may move, by at most
+``abs + rel * |stored|`` (numpy's ``isclose`` rule); other integers move only in
+a cell that allows it. Runs of spaces may change
 width, because a formatted table shifts when a number gains a digit or a sign.
 
 Tolerance per cell: ``DEFAULT_TOLERANCE``, or the cell metadata entry
@@ -74,7 +75,12 @@ DEFAULT_TOLERANCE = Tolerance(rel=0.05, abs=0.02)
 
 
 def _is_decimal(token: str) -> bool:
-    return any(c in token for c in ".eE")
+    return any(c in token for c in ".eE%")
+
+
+def _value(token: str) -> float:
+    """A printed number's value; a percentage counts as the fraction it stands for (26% -> 0.26)."""
+    return float(token[:-1]) / 100 if token.endswith("%") else float(token)
 
 
 @dataclass
@@ -88,7 +94,12 @@ class Comparison:
 
 
 def _skeleton(text: str) -> Tuple[str, List[str]]:
-    tokens = NUMBER.findall(text)
+    """(text with every number replaced by NUL and runs of spaces collapsed, the numbers in order).
+
+    A number directly followed by ``%`` keeps the sign in its token ("26%"): it is a rounded ratio,
+    compared like a decimal, while the ``%`` itself stays in the text that must match.
+    """
+    tokens = [m.group(0) + ("%" if text.startswith("%", m.end()) else "") for m in NUMBER.finditer(text)]
     skeleton = _SPACES.sub(" ", NUMBER.sub("\x00", text))
     return skeleton, tokens
 
@@ -105,7 +116,7 @@ def compare_text(stored: str, new: str, tolerance: Tolerance) -> Comparison:
             continue
         if not (_is_decimal(a) or _is_decimal(b) or tolerance.integers):
             return Comparison(False, False, (a, b), math.inf)   # integers are exact
-        x, y = float(a), float(b)
+        x, y = _value(a), _value(b)
         bound = tolerance.abs + tolerance.rel * abs(x)
         excess = abs(y - x) / bound if bound > 0 else (0.0 if x == y else math.inf)
         if not tolerance.allows(x, y):
