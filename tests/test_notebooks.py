@@ -63,7 +63,8 @@ def _code_cells(nb):
 def test_series_is_complete():
     names = [p.name for p in SOLUTIONS]
     assert names == ["01_why_distributions.ipynb", "02_the_model.ipynb", "03_exercise_mdn_loss.ipynb",
-                     "04_training.ipynb", "05_dreaming.ipynb"]
+                     "04_training.ipynb", "05_dreaming.ipynb", "06_memory_and_attention.ipynb",
+                     "07_long_dreams_and_next_steps.ipynb"]
     assert solution_notebooks(NOTEBOOK_DIR) == [EXERCISE]
     assert student_path(EXERCISE).exists()
 
