@@ -15,14 +15,11 @@
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import urllib.parse
 from pathlib import Path
 
@@ -126,26 +123,6 @@ def test_install_cell_does_nothing_outside_colab(tmp_path):
 
 
 # ---------------------------------------------------------------- the narration pack, served where PACK_URL points
-
-@pytest.fixture
-def file_server(tmp_path):
-    """Serve tmp_path/served on 127.0.0.1 from a thread; yields (folder, base URL)."""
-    served = tmp_path / "served"
-    served.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield served, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
 
 def test_pack_command_makes_what_the_pack_url_serves(tmp_path, file_server):
     served, base = file_server

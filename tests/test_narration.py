@@ -11,10 +11,7 @@ not installed.
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import sys
-import threading
 import types
 import zipfile
 from pathlib import Path
@@ -114,27 +111,6 @@ class FakeSynth:
 
     def describe(self):
         return {"engine": "fake", "engine_version": "0", "voice": "none", "settings": {}}
-
-
-@pytest.fixture(scope="module")
-def http_server(tmp_path_factory):
-    """Serve a folder on 127.0.0.1 from a thread; yields (folder, base_url)."""
-    served = tmp_path_factory.mktemp("served")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(served))
-    )
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield served, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
