@@ -82,6 +82,8 @@ def test_sync_check_names_the_fix(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_install_cell_clones_installs_and_finds_the_narration(tmp_path):
+    if not (REPO / ".git").exists():
+        pytest.skip("the stand-in for GitHub is a bare clone of this checkout, which is not a git repository")
     bare = tmp_path / "github" / "mdn-course.git"
     cloned = subprocess.run(["git", "clone", "-q", "--bare", str(REPO), str(bare)], capture_output=True, text=True)
     assert cloned.returncode == 0, cloned.stderr
