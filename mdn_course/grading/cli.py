@@ -137,15 +137,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     mib = 1024 ** 2
     limit = limits.Limits(memory_bytes=args.memory_mb * mib, pids=args.pids, jobs=args.jobs,
-                          scratch_bytes=args.scratch_mb * mib, cpu_seconds=int(max(30, 2 * args.timeout)))
+                          scratch_bytes=args.scratch_mb * mib, cpu_seconds=int(max(30, 2 * args.timeout)),
+                          user_tasks=0 if os.geteuid() == 0 else limits.tasks_of_user(os.getuid()))
     if args.sandbox:
         ok, why = sandbox.probe()
         if not ok:
             print(f"error: refusing to grade: no working sandbox here. {why}", file=sys.stderr)
             return 2
     else:
-        print("warning: grading WITHOUT a sandbox (--no-sandbox): student code can read what this user can read",
-              file=sys.stderr)
+        who = "this user" if os.geteuid() != 0 or not sandbox.unsandboxed_uid_drop_works() else "uid 65534"
+        print(f"warning: grading WITHOUT a sandbox (--no-sandbox): student code runs as {who} and can read "
+              "whatever that user can read", file=sys.stderr)
     print(f"limits: {limits.describe(limit)}", file=sys.stderr)
     opts = Options(use_sandbox=args.sandbox, timeout=args.timeout, request_timeout=args.request_timeout, limit=limit)
     secret = secrets.token_bytes(32)

@@ -6,8 +6,9 @@
   ``pids`` caps how many exist at once. :meth:`Cgroup.destroy` kills whatever is left and
   removes the group.
 * **rlimits**, set in the child before it drops privileges: ``RLIMIT_AS`` per process,
-  ``RLIMIT_NPROC`` (counted per uid: with ``--jobs N`` the sandboxes share uid 65534, so it is
-  ``pids * jobs`` for the batch), ``RLIMIT_CPU`` (seconds of CPU per process),
+  ``RLIMIT_NPROC`` (tasks of one uid; a root grader's sandboxes share uid 65534, so it is
+  ``pids * jobs`` for the batch; a non-root grader's own tasks count too, so it is what that
+  user runs when grading starts plus ``pids * jobs``), ``RLIMIT_CPU`` (seconds of CPU per process),
   ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_CORE`` = 0. Without a cgroup the aggregate
   memory bound is ``RLIMIT_AS x RLIMIT_NPROC``.
 * disk: the sandbox has no writable disk at all, only one tmpfs of ``scratch_bytes``.
@@ -35,16 +36,32 @@ class Limits:
     cpu_seconds: int = 300
     scratch_bytes: int = 64 * 1024 ** 2
     open_files: int = 256
+    user_tasks: int = 0                       # tasks the (non-root) grader's uid ran when grading started
 
     def apply_rlimits(self, root: bool) -> None:
         """Set this process's rlimits (called in the child between fork and exec)."""
         pairs = [(resource.RLIMIT_AS, self.address_space_bytes), (resource.RLIMIT_CPU, self.cpu_seconds),
                  (resource.RLIMIT_FSIZE, self.scratch_bytes), (resource.RLIMIT_NOFILE, self.open_files),
                  (resource.RLIMIT_CORE, 0)]
-        if root:  # for a non-root grader RLIMIT_NPROC would count the grader's own processes too
-            pairs.append((resource.RLIMIT_NPROC, self.pids * max(1, self.jobs)))
+        pairs.append((resource.RLIMIT_NPROC, self.pids * max(1, self.jobs) + (0 if root else self.user_tasks + 64)))
         for which, value in pairs:
             resource.setrlimit(which, (value, value))
+
+
+def tasks_of_user(uid: int) -> int:
+    """How many tasks (threads included, as RLIMIT_NPROC counts them) ``uid`` runs now."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return count
 
 
 def _writable_dir(path: str) -> bool:
@@ -82,7 +99,7 @@ def describe(limit: Limits) -> str:
                 f"(all its processes together); {limit.scratch_bytes // mib} MiB tmpfs; "
                 f"{limit.cpu_seconds} s CPU per process")
     return (f"rlimits only (no writable cgroup here): {limit.address_space_bytes // mib} MiB address space per "
-            f"process x {limit.pids * limit.jobs} processes of the sandbox uid; {limit.scratch_bytes // mib} MiB tmpfs; "
+            f"process x {limit.pids * limit.jobs} more processes of the sandbox uid; {limit.scratch_bytes // mib} MiB tmpfs; "
             f"{limit.cpu_seconds} s CPU per process")
 
 

@@ -240,7 +240,8 @@ def start(*, sandbox: bool, limit: limits_mod.Limits,
         p = Plan(p.binds + [(os.path.realpath(s), d) for s, d in extra_binds], p.masks, p.python, p.site_dirs,
                  p.symlinks)
     root = os.geteuid() == 0
-    uid = SANDBOX_UID if root else None
+    # unsandboxed, the interpreter and its packages must be reachable by uid 65534 itself
+    uid = SANDBOX_UID if root and (sandbox or unsandboxed_uid_drop_works()) else None
     cgroup = limits_mod.Cgroup.create(limit) if limits_mod.cgroups_available() else None
     fds: List[int] = []
     stage_dir = None
@@ -257,10 +258,15 @@ def start(*, sandbox: bool, limit: limits_mod.Limits,
             cwd = "/"
         else:
             scratch = tempfile.mkdtemp(prefix="mdn-grade-nosandbox-")
-            if root:
-                os.chown(scratch, SANDBOX_UID, SANDBOX_UID)
             stage_dir = scratch
-            argv = [p.python, "-I", "-S", "-B", str(SERVER_SOURCE), *p.site_dirs]
+            grader = os.path.join(scratch, "grader")
+            os.mkdir(grader)
+            for src in (ORACLE_SOURCE, SERVER_SOURCE):
+                shutil.copy(src, os.path.join(grader, src.name))
+            os.chmod(scratch, 0o755)
+            if uid is not None:
+                os.chown(scratch, uid, uid)
+            argv = [p.python, "-I", "-S", "-B", os.path.join(grader, "server.py"), *p.site_dirs]
             env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
                    "TMPDIR": scratch}
             cwd = scratch
@@ -276,6 +282,19 @@ def start(*, sandbox: bool, limit: limits_mod.Limits,
         for fd in fds:
             os.close(fd)
     return Started(proc, cgroup, stage_dir, sandbox)
+
+
+def _world_reachable(path: str) -> bool:
+    """Whether every folder above ``path`` is searchable by others (so another uid can open it)."""
+    parts = Path(path).resolve().parents
+    return all(os.stat(d).st_mode & 0o001 for d in parts)
+
+
+@lru_cache(maxsize=1)
+def unsandboxed_uid_drop_works() -> bool:
+    """Whether --no-sandbox can still run the answer as uid 65534 (its python must be reachable by it)."""
+    p = plan()
+    return all(_world_reachable(x) for x in [p.python, *p.site_dirs])
 
 
 @dataclass
