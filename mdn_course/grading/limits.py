@@ -8,7 +8,7 @@
 * **rlimits**, set in the child before it drops privileges: ``RLIMIT_AS`` per process,
   ``RLIMIT_NPROC`` (tasks of one uid; a root grader's sandboxes share uid 65534, so it is
   ``pids * jobs`` for the batch; a non-root grader's own tasks count too, so it is what that
-  user runs when grading starts plus ``pids * jobs``), ``RLIMIT_CPU`` (seconds of CPU per process),
+  user runs when grading starts, plus 16 for the grader's workers, plus ``pids * jobs``), ``RLIMIT_CPU`` (seconds of CPU per process),
   ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_CORE`` = 0. Without a cgroup the aggregate
   memory bound is ``RLIMIT_AS x RLIMIT_NPROC``.
 * disk: the sandbox has no writable disk at all, only one tmpfs of ``scratch_bytes``.
@@ -43,7 +43,7 @@ class Limits:
         pairs = [(resource.RLIMIT_AS, self.address_space_bytes), (resource.RLIMIT_CPU, self.cpu_seconds),
                  (resource.RLIMIT_FSIZE, self.scratch_bytes), (resource.RLIMIT_NOFILE, self.open_files),
                  (resource.RLIMIT_CORE, 0)]
-        pairs.append((resource.RLIMIT_NPROC, self.pids * max(1, self.jobs) + (0 if root else self.user_tasks + 64)))
+        pairs.append((resource.RLIMIT_NPROC, self.pids * max(1, self.jobs) + (0 if root else self.user_tasks + 16)))
         for which, value in pairs:
             resource.setrlimit(which, (value, value))
 

@@ -217,10 +217,10 @@ def _hold(n_children=4, mib=384):
 _HELD = _hold()
 _ESCAPED = _HELD >= 4''')
 
-# 80 processes at once: more than a submission may run.
+# 100 processes at once: more than a submission may run.
 PROCESS_COUNT = _correct_unless_escaped('''import os
 _ESCAPED = False
-def _spawn(n=80):
+def _spawn(n=100):
     release_r, release_w = os.pipe()
     kids = []
     for _ in range(n):
@@ -238,7 +238,7 @@ def _spawn(n=80):
         os.waitpid(pid, 0)
     return len(kids)
 _SPAWNED = _spawn()
-_ESCAPED = _SPAWNED >= 70''')
+_ESCAPED = _SPAWNED >= 90''')
 
 # 100 MiB into every writable place: far more than the one 64 MiB scratch tmpfs.
 DISK_FILL = _correct_unless_escaped('''import os, tempfile

@@ -229,6 +229,10 @@ NOT_A_NOTEBOOK = "23_not_a_notebook"
 EXPECTED: Dict[str, dict] = {name: case[2] for name, case in CASES.items()}
 EXPECTED[MALFORMED] = _exp("invalid", 0, [], ["not valid JSON"])
 EXPECTED[NOT_A_NOTEBOOK] = _exp("invalid", 0, [], ["no 'cells' list"])
+# Where the grader cannot create cgroups (a non-root grader, a read-only /sys/fs/cgroup), memory is
+# bounded per process only (RLIMIT_AS x RLIMIT_NPROC): this attack then holds its 1.5 GiB, returns
+# its wrong constant, and scores 0. The grader says which mechanism it used on stderr.
+WITHOUT_CGROUP = {"35_memory_aggregate": _exp("ok", 0, [], ["0/7 checks passed"])}
 # the escape probes, generated per test run by sandbox_probes(): escaping costs points
 PROBES_EXPECTED = {
     "90_delete_probe": _exp("ok", 10, ALL, ["7/7"]),
