@@ -40,7 +40,7 @@ import nbformat
 from nbformat import NotebookNode
 
 __all__ = [
-    "BEGIN_SOLUTION", "END_SOLUTION", "MarkerError", "HINTS", "CHECK_NOTES",
+    "BEGIN_SOLUTION", "END_SOLUTION", "MarkerError", "HINTS",
     "NOTEBOOK_DIR", "strip_solution", "make_student_notebook", "solution_notebooks",
     "student_path", "notebook_text", "write_student_notebooks", "out_of_sync",
     "check_cells", "refresh_check_cells", "report_out_of_sync", "main",
@@ -222,48 +222,6 @@ def out_of_sync(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
 
 # ---------------------------------------------------------------- the verification cells
 
-#: What each check tests and why, shown in a markdown cell above it.
-CHECK_NOTES: Dict[str, str] = {
-    "returns_scalar": (
-        "A loss you can train with is a single number that remembers how it was computed. This "
-        "check asks for a 0-dimensional tensor connected to `mu`: calling `.item()`, `.numpy()` or "
-        "building a new tensor from the result would cut the gradient off."
-    ),
-    "single_gaussian": (
-        "With one component (K = 1) a mixture is just a Gaussian, so your loss must agree with "
-        "`torch.distributions.Normal(mu, sigma).log_prob`, negated, summed over dimensions and "
-        "averaged. If this fails, look at the Gaussian log-density first: the `-log(sigma)` term, "
-        "the factor 1/2, and whether `sigma` was treated as a variance."
-    ),
-    "mixture": (
-        "Random mixtures with K = 5 components and 3 latent dimensions, compared with the same "
-        "computation in float64. A wrong sign, a mean where a sum belongs, or forgetting `log(pi)` "
-        "all show up here, and the message names the one that matches your number."
-    ),
-    "far_from_means": (
-        "Targets 100 standard deviations away from every mean, and standard deviations from "
-        "1e-4 to 1e3. Each component's density is then smaller than the smallest float32, so "
-        "`log(sum(exp(...)))` returns `-inf` and the loss becomes `inf`. `torch.logsumexp` "
-        "subtracts the largest term before exponentiating and stays exact. Trained models meet "
-        "such targets early on, when their guesses are still poor."
-    ),
-    "leading_dims": (
-        "During training `pi` has shape (batch, time, D, K), not just (N, D, K). Reduce over "
-        "the last axis for K and the next one for D, and average over everything in front, "
-        "whatever its shape: `dim=-1` works where `dim=2` does not."
-    ),
-    "gradients": (
-        "Training follows the gradient, so it has to be right as well as finite. Your loss is "
-        "differentiated with respect to `mu` and `sigma` in float64 and compared with a reference."
-    ),
-    "learns": (
-        "The end-to-end test: a small MDN-RNN is trained for 150 steps on the course's world "
-        "using **your** loss, and its held-out negative log-likelihood must fall to within one nat "
-        "of the best possible value. This takes about a second."
-    ),
-}
-
-
 def _check_markdown(name: str, description: str, points: int, note: Optional[str]) -> str:
     unit = "point" if points == 1 else "points"
     body = note or f"This check tests that the loss {description}."
@@ -284,7 +242,7 @@ def check_cells(checks=None) -> List[NotebookNode]:
     cells: List[NotebookNode] = []
     for name, check in checks.items():
         about = nbformat.v4.new_markdown_cell(
-            _check_markdown(name, check.description, check.points, CHECK_NOTES.get(name)))
+            _check_markdown(name, check.description, check.points, getattr(check, "note", "") or None))
         about["id"] = f"about-check-{name}".replace("_", "-")
         code = nbformat.v4.new_code_cell(f'run_check("{name}", mdn_loss)')
         code["id"] = f"check-{name}".replace("_", "-")
