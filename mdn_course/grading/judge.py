@@ -22,7 +22,6 @@ from ..exercise.checks import CHECKS, CheckResult, drive
 from . import limits as limits_mod
 from .channel import Failure, OracleGone, RemoteOracle
 
-STARTUP_TIMEOUT = 60.0   # seconds to start python + torch in the sandbox and run the answer cell
 MAX_TIMEOUTS = 2         # after this many calls ran out of time, the remaining checks are not judged
 
 
@@ -31,6 +30,7 @@ class Options:
     use_sandbox: bool = True
     timeout: float = 120.0          # wall clock per submission
     request_timeout: float = 10.0   # one call of mdn_loss
+    startup_timeout: float = 40.0   # start python + torch in the sandbox and run the answer cell
     limit: limits_mod.Limits = field(default_factory=limits_mod.Limits)
 
 
@@ -64,7 +64,7 @@ def judge_submission(source: str, run_secret: bytes, submission_key: str, opts: 
                 break
             if remote.started is None:
                 try:
-                    reply = remote.start(min(STARTUP_TIMEOUT, max(1.0, deadline - time.monotonic())))
+                    reply = remote.start(min(opts.startup_timeout, max(1.0, deadline - time.monotonic())))
                 except OracleGone:
                     failure = remote.failure
                     failure.check = None

@@ -291,6 +291,8 @@ def mdn_loss(pi, mu, sigma, z_next):
     _noise()
 ''' + CORRECT.split("\n", 2)[2]
 
+DEFINITION_LOOP = "while True:  # 'train until it converges', at the top of the answer cell\n    pass\n\n" + CORRECT
+
 HUGE_ANSWER = CORRECT + "\n# " + "padding " * 400_000 + "\n"
 
 STUB = '''def mdn_loss(pi, mu, sigma, z_next):

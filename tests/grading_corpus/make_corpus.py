@@ -210,6 +210,7 @@ CASES: Dict[str, tuple] = {
     "20_untagged_answer": (CORRECT, {"tag_answer": False}, _exp("ok", 10, ALL, ["no cell is tagged 'answer'"])),
     "21_memory_hog": (MEMORY_HOG, {}, _exp("error", 0, [], ["MemoryError"])),
     "24_stub": (A.STUB, {}, _exp("not_attempted", 0, [], ["not attempted", "NotImplementedError"])),
+    "25_definition_loop": (A.DEFINITION_LOOP, {}, _exp("timeout", 0, [], ["the answer cell ran out of time"])),
     # attacks: the grade is what the honest part of each answer deserves
     "30_forge_channel": (A.FORGE_CHANNEL, {}, _exp("ok", 0, [], ["0/7 checks passed"])),
     "31_import_hook": (A.IMPORT_HOOK, {}, _exp("ok", 0, [], ["0/7 checks passed"])),
