@@ -56,3 +56,17 @@ def test_a_missing_notebook_falls_back(tmp_path):
 def test_wrong_sign_names_the_failed_checks(tmp_path):
     chosen = load_student_loss(_notebook(tmp_path, WRONG_SIGN))
     assert chosen.failed_checks and all(isinstance(name, str) for name in chosen.failed_checks)
+
+
+def test_train_model_minimises_the_given_loss_and_reports_the_true_nll(tmp_path):
+    from mdn_course import MDNRNN, generate_synthetic_data, set_seed, train_model
+
+    z, a = generate_synthetic_data(120, seq_len=6, seed=0)
+    histories = {}
+    for name, loss_fn in (("package", None), ("student", load_student_loss(_notebook(tmp_path, CORRECT)).loss_fn),
+                          ("negated", lambda *args: -reference(*args))):
+        set_seed(0)
+        histories[name] = train_model(MDNRNN(hidden_dim=8, n_components=2), z, a, epochs=3, batch_size=32,
+                                      progress=False, loss_fn=loss_fn).train_nll
+    assert histories["student"] == pytest.approx(histories["package"], abs=1e-3)
+    assert histories["negated"][-1] > histories["package"][-1] + 1.0    # maximising the NLL shows in the report
