@@ -89,3 +89,14 @@ def test_run_autograder_without_a_sandbox_scores_nothing_and_says_why(bundle, tm
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == 0.0 and "no working sandbox" in results["output"]
     assert "apt-get install bubblewrap" in proc.stderr
+
+
+def test_a_bundle_for_containers_without_user_namespaces_defaults_to_no_sandbox(tmp_path):
+    """Where Gradescope's container cannot run bubblewrap, the bundle can default to --no-sandbox (uid 65534)."""
+    from mdn_course.grading.gradescope import write_bundle
+
+    with zipfile.ZipFile(write_bundle(tmp_path / "a.zip", ["--no-sandbox"])) as z:
+        run = z.read("run_autograder").decode()
+        setup = z.read("setup.sh").decode()
+    assert '"$ROOT" ${MDN_GRADE_EXTRA_ARGS---no-sandbox}' in run
+    assert "chmod -R go-rwx /autograder/source" in setup

@@ -106,7 +106,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .gradescope import write_bundle
 
         try:
-            path = write_bundle(Path(args.gradescope_bundle))
+            path = write_bundle(Path(args.gradescope_bundle), [] if args.sandbox else ["--no-sandbox"])
         except OSError as exc:
             print(f"error: cannot write the bundle: {exc}", file=sys.stderr)
             return 2

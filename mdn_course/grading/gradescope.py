@@ -9,7 +9,7 @@
   ``$ROOT/results/results.json`` in Gradescope's format: ``score``, ``output`` and one test per
   check with ``name``, ``score``, ``max_score``, ``status`` and ``output`` (the course's
   diagnostic). ``MDN_AUTOGRADER_PYTHON`` picks the interpreter; ``MDN_GRADE_EXTRA_ARGS`` adds
-  grader options.
+  grader options (default: those given with ``--gradescope-bundle``, e.g. ``--no-sandbox``).
 
 With no working sandbox the grader refuses (exit 2); ``run_autograder`` then writes a
 results.json with score 0 whose output says so, instead of grading unsandboxed.
@@ -40,6 +40,8 @@ python3 -m venv /opt/mdn-grader
 /opt/mdn-grader/bin/pip install --upgrade pip
 /opt/mdn-grader/bin/pip install --index-url https://download.pytorch.org/whl/cpu "torch=={torch}"
 /opt/mdn-grader/bin/pip install /autograder/source/mdn_course_src
+# the grader runs as root; student code runs as uid 65534, which must not read the course's code
+chmod -R go-rwx /autograder/source /opt/mdn-grader/lib/python3*/site-packages/mdn_course
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -48,7 +50,7 @@ ROOT="${MDN_AUTOGRADER_ROOT:-/autograder}"
 PY="${MDN_AUTOGRADER_PYTHON:-/opt/mdn-grader/bin/python}"
 mkdir -p "$ROOT/results"
 # shellcheck disable=SC2086  # MDN_GRADE_EXTRA_ARGS is a list of options on purpose
-exec "$PY" -m mdn_course.grading.gradescope run --root "$ROOT" $MDN_GRADE_EXTRA_ARGS
+exec "$PY" -m mdn_course.grading.gradescope run --root "$ROOT" ${MDN_GRADE_EXTRA_ARGS-{default_args}}
 """
 
 
@@ -84,15 +86,20 @@ def _source_files() -> List[Path]:
     return [f for f in files if f.is_file()]
 
 
-def write_bundle(path: Path) -> Path:
-    """Write the autograder zip (setup.sh, run_autograder, the package's source) to ``path``."""
+def write_bundle(path: Path, default_args: Sequence[str] = ()) -> Path:
+    """Write the autograder zip (setup.sh, run_autograder, the package's source) to ``path``.
+
+    ``default_args`` are grader options baked into run_autograder (``--no-sandbox`` where
+    Gradescope's container cannot run bubblewrap: each submission then runs as uid 65534 in its
+    own throw-away container, which cannot read the course's code).
+    """
     import torch
 
     torch_version = torch.__version__.split("+")[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for name, text in (("setup.sh", SETUP_SH.replace("{torch}", torch_version)),
-                           ("run_autograder", RUN_AUTOGRADER)):
+                           ("run_autograder", RUN_AUTOGRADER.replace("{default_args}", " ".join(default_args)))):
             info = zipfile.ZipInfo(name)
             info.external_attr = (stat.S_IFREG | 0o755) << 16
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -339,7 +339,7 @@ def probe() -> Tuple[bool, str]:
     limit = limits_mod.Limits()
     try:
         s = start(sandbox=True, limit=limit)
-    except (OSError, SandboxUnavailable) as exc:
+    except (OSError, SandboxUnavailable, subprocess.SubprocessError) as exc:
         return False, f"bubblewrap cannot start here ({exc}): {INSTALL_HINT}"
     try:
         out, err = s.proc.communicate(b'{"probe": true}\n', timeout=120)
