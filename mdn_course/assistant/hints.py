@@ -31,7 +31,7 @@ HINTS_ENV = "MDN_COURSE_HINTS"
 _OFF = {"off", "0", "false", "no"}
 _SLOW_CHECKS = ("learns",)     # run only once every fast check passes
 CONFIRMATIONS = 4              # fresh draws that must name the same mistake before the ladder uses it
-_LADDER: Dict[str, int] = {}   # mistake (or check) -> the rung last shown
+_LADDER: Dict[str, object] = {}   # "check", "mistake", "level": the failure the last rung was about
 # What the loss computes, in maths, for a failure the checks cannot name.
 _LOSS_MATHS = ("log N(z; mu, sigma) = -((z - mu)/sigma)^2 / 2 - log sigma - log(2 pi)/2 for every component; "
                "log p(z_d) = logsumexp over k of (log pi_k + log N_k); "
@@ -113,6 +113,23 @@ def _confirmed(failure, loss_fn: Callable):
     return failure
 
 
+def _next_level(check: str, mistake: Optional[str]) -> int:
+    """Climb one rung while the same check fails for the same reason; start again at the nudge otherwise.
+
+    The same reason means the same named mistake, or an unnamed one on either side: an answer that
+    is wrong in a way no known mistake explains can sit near one on some draws (``1.7 * loss + 0.3``
+    looks like a missing 1/2 on many inputs), and that must not send the student back to the nudge.
+    Two different named mistakes, or a different first failing check, do start again.
+    """
+    last_mistake = _LADDER.get("mistake")
+    same = (_LADDER.get("check") == check
+            and (mistake == last_mistake or mistake is None or last_mistake is None))
+    level = min(int(_LADDER.get("level", 0)) + 1, 3) if same else 1
+    _LADDER.update(check=check, mistake=mistake if mistake is not None else last_mistake if same else None,
+                   level=level)
+    return level
+
+
 def hint(loss_fn: Optional[Callable] = None) -> Hint:
     """Run the exercise's checks on ``loss_fn`` (default: the notebook's ``mdn_loss``) and give the next hint."""
     if not hints_enabled():
@@ -131,11 +148,7 @@ def hint(loss_fn: Optional[Callable] = None) -> Hint:
                     passed=True)
     from ..exercise.checks import CHECKS, MISTAKES
 
-    key = failure.mistake or f"check:{failure.name}"
-    level = min(_LADDER.get(key, 0) + 1, 3)
-    for other in [k for k in _LADDER if k != key]:
-        del _LADDER[other]
-    _LADDER[key] = level
+    level = _next_level(failure.name, failure.mistake)
     head = f"Check `{failure.name}` fails ({CHECKS[failure.name].description})."
     mistake = MISTAKES.get(failure.mistake) if failure.mistake else None
     lines: List[str] = [head, f"Hint {level} of 3:"]
