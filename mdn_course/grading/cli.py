@@ -26,8 +26,9 @@ import secrets
 import sys
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from . import limits, report, sandbox
 from .judge import Options, judge_submission
@@ -43,8 +44,11 @@ def find_submissions(items: Sequence[str]) -> List[Path]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found += sorted(q for q in p.rglob("*.ipynb") if q.is_file() and ".ipynb_checkpoints" not in q.parts)
-        elif p.is_file():
+            # symbolic links and other non-files are kept, so that each gets an 'invalid' row saying why
+            # (a link inside a student's folder could point at the solution or a classmate's notebook)
+            found += sorted(q for q in p.rglob("*.ipynb")
+                            if (q.is_symlink() or not q.is_dir()) and ".ipynb_checkpoints" not in q.parts)
+        elif os.path.lexists(p):
             found.append(p)
         else:
             raise UsageError(f"no such file or folder: {item}")
@@ -65,12 +69,47 @@ def grade_one(path: Path, display: str, key: str, secret: bytes, opts: Options) 
         sub = load(path)
     except InvalidSubmission as exc:
         return report.invalid_row(display, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a file no reader expected is that submission's problem alone
+        return report.invalid_row(display, f"the notebook could not be read ({type(exc).__name__}: {exc})")
     try:
         judged = judge_submission(sub.source, secret, key, opts)
         return report.grade_row(display, sub, judged)
     except Exception as exc:  # noqa: BLE001 - one bad submission never stops the batch
         return report.error_row(display, f"the grader failed on this submission ({type(exc).__name__}: {exc}); "
                                          "ask the instructor to check the grading machine")
+
+
+def _run_pool(jobs, indices: List[int], secret: bytes, opts: Options, workers: int,
+              rows: Dict[int, report.Row], grade=grade_one) -> List[int]:
+    """Grade ``indices`` in one pool, filling ``rows``; return those lost to a worker that died."""
+    lost: List[int] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init) as pool:
+        futures = {i: pool.submit(grade, *jobs[i], secret, opts) for i in indices}
+        for i, future in futures.items():
+            try:
+                rows[i] = future.result()
+            except BrokenProcessPool:
+                lost.append(i)
+            except Exception as exc:  # noqa: BLE001 - one submission's failure is its own row
+                rows[i] = report.error_row(jobs[i][1], f"the grader failed on this submission ({type(exc).__name__}: "
+                                                       f"{exc}); ask the instructor to check the grading machine")
+    return lost
+
+
+def _grade_all(jobs, secret: bytes, opts: Options, workers: int, grade=grade_one) -> List[report.Row]:
+    """Grade every job in worker processes; one submission, even one that kills a worker, never stops the batch.
+
+    A dead worker breaks its whole pool, so the submissions that pool had not finished are graded
+    again, each alone in a fresh pool: the one that kills its worker again gets an error row, the
+    others their grades. ``grade`` is :func:`grade_one` (tests pass one that kills its worker).
+    """
+    rows: Dict[int, report.Row] = {}
+    for i in _run_pool(jobs, list(range(len(jobs))), secret, opts, workers, rows, grade):
+        if _run_pool(jobs, [i], secret, opts, 1, rows, grade):
+            rows[i] = report.error_row(jobs[i][1], "the grader's worker process died on this submission; "
+                                                   "ask the instructor to check the grading machine")
+    return [rows[i] for i in range(len(jobs))]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,9 +195,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     displays = [str(p) for p in paths]
     jobs = [(p, d, f"{i}:{d}") for i, (p, d) in enumerate(zip(paths, displays))]
     # processes, not threads: the judges compute in Python and torch, so threads would share one GIL
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init) as pool:
-        rows = list(pool.map(grade_one, *zip(*jobs), [secret] * len(jobs), [opts] * len(jobs)))
+    rows = _grade_all(jobs, secret, opts, args.jobs)
     report.write_csv(rows, out)
     strays = report.write_feedback(rows, report.feedback_names(paths), feedback)
     if strays:

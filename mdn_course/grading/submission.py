@@ -20,6 +20,8 @@ reported as the ``tampered`` flag. IPython line magics and shell escapes in the 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,8 +78,14 @@ def strip_markers(source: str) -> str:
 
 def load(path: Path) -> Submission:
     """Read and inspect ``path`` (a regular file of at most MAX_NOTEBOOK_BYTES); raise InvalidSubmission."""
+    if os.path.islink(path):  # never followed: it could point at the solution or a classmate's notebook
+        raise InvalidSubmission("a symbolic link, not a file; submit the .ipynb file itself")
     try:
-        with open(path, "rb") as f:
+        # O_NOFOLLOW: no link swapped in after the check; O_NONBLOCK: a FIFO cannot hang the batch
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise InvalidSubmission("not a regular file (a pipe, device or folder); submit the .ipynb file itself")
             raw = f.read(MAX_NOTEBOOK_BYTES + 1)
     except OSError as exc:
         raise InvalidSubmission(f"cannot read the file: {exc.strerror or exc}") from None
@@ -88,6 +96,8 @@ def load(path: Path) -> Submission:
         nb = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidSubmission(f"not a notebook: the file is not valid JSON ({exc})") from None
+    except RecursionError:  # e.g. 100,000 nested brackets: no notebook is built like that
+        raise InvalidSubmission("not a notebook: its JSON is nested too deeply to read") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise InvalidSubmission("not a notebook: the JSON has no 'cells' list")
     cells = [c for c in nb["cells"] if isinstance(c, dict)]
