@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission (default 120)")
     p.add_argument("--request-timeout", type=float, default=10.0,
                    help="seconds for one call of the student's mdn_loss (default 10); the answer cell, "
-                        "torch's import included, gets 4 times that (at least 20)")
+                        "torch's import included, gets 4 times that (at least 40: importing torch on a busy machine is slow)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded in parallel")
     p.add_argument("--feedback", default=None, help="folder for the Markdown feedback (default: feedback/ next to --out)")
     p.add_argument("--memory-mb", type=int, default=2048,
@@ -190,7 +190,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "whatever that user can read", file=sys.stderr)
     print(f"limits: {limits.describe(limit)}", file=sys.stderr)
     opts = Options(use_sandbox=args.sandbox, timeout=args.timeout, request_timeout=args.request_timeout,
-                   startup_timeout=max(20.0, 4 * args.request_timeout), limit=limit)
+                   startup_timeout=max(40.0, 4 * args.request_timeout), limit=limit)
     secret = secrets.token_bytes(32)
     displays = [str(p) for p in paths]
     jobs = [(p, d, f"{i}:{d}") for i, (p, d) in enumerate(zip(paths, displays))]
