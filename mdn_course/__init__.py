@@ -10,10 +10,11 @@ from .mixture import gaussian_pdf, mixture_pdf, plot_mixture
 from .model import MDNHead, MDNRNN, MixtureOutput, WorldLSTM
 from .training import TrainingHistory, evaluate_nll, train_lesson_model, train_model
 
-__version__ = "0.1.0"
 from .dream import dream, predict_next, sample_mixture
 from .plots import plot_predicted_mixture, plot_training_curve, plot_trajectories
 from .architectures import FeedForwardMDN, TransformerMDN
 from .horizons import horizon_distance, wasserstein_1
 from .memory_world import generate_memory_world_data, memory_world_bayes_nll
 from .temperature import branch_report, temperature_nll_curve, tempered_log_params
+
+__version__ = "0.1.0"

@@ -68,15 +68,25 @@ def generate_synthetic_data(n_sequences: int = 4000, seq_len: int = 20, *, seed:
     a = torch.randn(n, seq_len, world.action_dim, generator=g) * world.action_std
     noise = torch.randn(n, seq_len, d, generator=g) * world.noise_std
     fork_up = torch.rand(n, seq_len, generator=g) < 0.5
+    z0 = torch.randn(n, d, generator=g) * world.start_std
+    return roll_out(z0, a, noise, fork_up, world), a
+
+
+def roll_out(z0: torch.Tensor, a: torch.Tensor, noise: torch.Tensor, fork_up: torch.Tensor,
+             world: WorldSpec = WORLD) -> torch.Tensor:
+    """The world's dynamics: states (N, T+1, D) from a start (N, D), actions and noise (N, T, .)
+    and which way each fork step pushes (``fork_up``, (N, T) bool). Both worlds share it; they
+    differ only in who decides ``fork_up`` (a fresh coin here, the previous action in the late fork)."""
+    n, seq_len, d = noise.shape
     z = torch.empty(n, seq_len + 1, d)
-    z[:, 0] = torch.randn(n, d, generator=g) * world.start_std
+    z[:, 0] = z0
     fork_sign = fork_up.float() * 2.0 - 1.0
     for t in range(seq_len):
         step = world.step_scale * torch.tanh(a[:, t]) + noise[:, t]
         forked = z[:, t, 0] > world.fork_threshold
         step[:, 1] += forked.float() * fork_sign[:, t] * world.fork_offset
         z[:, t + 1] = z[:, t] + step
-    return z, a
+    return z
 
 
 def true_next_state_mixture(z_t: torch.Tensor, a_t: torch.Tensor, world: WorldSpec = WORLD):
@@ -95,14 +105,19 @@ def true_next_state_mixture(z_t: torch.Tensor, a_t: torch.Tensor, world: WorldSp
     return pi, mu, sigma
 
 
+def rollout_float64(z: torch.Tensor, a: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``z`` (N, T+1, D) and ``a`` (N, T, A) checked for matching shapes, as float64 on the CPU (for the floors)."""
+    if z.dim() != 3 or a.dim() != 3 or z.shape[1] != a.shape[1] + 1 or z.shape[0] != a.shape[0]:
+        raise ValueError(f"expected z (N, T+1, 2) and a (N, T, 2), got z {tuple(z.shape)} and a {tuple(a.shape)}")
+    return z.double().cpu(), a.double().cpu()
+
+
 def bayes_optimal_nll(z: torch.Tensor, a: torch.Tensor, world: WorldSpec = WORLD) -> float:
     """Mean NLL per step (nats, summed over dimensions) of the true dynamics on (z, a).
 
     ``z``: (N, T+1, 2), ``a``: (N, T, 2) as from ``generate_synthetic_data``.
     Computed in float64 from the closed form: the floor a perfect model reaches.
     """
-    if z.dim() != 3 or a.dim() != 3 or z.shape[1] != a.shape[1] + 1 or z.shape[0] != a.shape[0]:
-        raise ValueError(f"expected z (N, T+1, 2) and a (N, T, 2), got z {tuple(z.shape)} and a {tuple(a.shape)}")
-    z64, a64 = z.double().cpu(), a.double().cpu()
+    z64, a64 = rollout_float64(z, a)
     pi, mu, sigma = true_next_state_mixture(z64[:, :-1], a64, world)
     return float(mdn_nll_from_logs(torch.log(pi), mu, torch.log(sigma), z64[:, 1:]))

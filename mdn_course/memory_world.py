@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .data import WORLD, WorldSpec, _make_generator
+from .data import WORLD, WorldSpec, _make_generator, roll_out, rollout_float64, true_next_state_mixture
 from .loss import mdn_nll_from_logs
 
 __all__ = ["generate_memory_world_data", "memory_world_bayes_nll"]
@@ -55,17 +55,11 @@ def generate_memory_world_data(n_sequences: int = 2000, seq_len: int = 20, *, se
         seq_len = plan.shape[0]
         a = plan.expand(n, seq_len, world.action_dim).clone()
     noise = torch.randn(n, seq_len, d, generator=g) * world.noise_std
-    sign = _branch_up(a, torch.rand(n, generator=g) < 0.5).float() * 2.0 - 1.0
-    z = torch.empty(n, seq_len + 1, d)
-    z[:, 0] = torch.randn(n, d, generator=g) * world.start_std
+    fork_up = _branch_up(a, torch.rand(n, generator=g) < 0.5)
+    z0 = torch.randn(n, d, generator=g) * world.start_std
     if start is not None:
-        z[:, 0] = torch.as_tensor(start, dtype=torch.float32).reshape(d)
-    for t in range(seq_len):
-        step = world.step_scale * torch.tanh(a[:, t]) + noise[:, t]
-        forked = z[:, t, 0] > world.fork_threshold
-        step[:, 1] += forked.float() * sign[:, t] * world.fork_offset
-        z[:, t + 1] = z[:, t] + step
-    return z, a
+        z0[:] = torch.as_tensor(start, dtype=torch.float32).reshape(d)
+    return roll_out(z0, a, noise, fork_up, world), a
 
 
 def memory_world_bayes_nll(z: torch.Tensor, a: torch.Tensor, world: WorldSpec = WORLD) -> float:
@@ -75,23 +69,15 @@ def memory_world_bayes_nll(z: torch.Tensor, a: torch.Tensor, world: WorldSpec = 
     so it costs only the noise; a fork at step 0 is a fair coin and costs ``log 2`` more.
     Computed in float64 from the closed form: what a perfect model with memory reaches.
     """
-    if z.dim() != 3 or a.dim() != 3 or z.shape[1] != a.shape[1] + 1 or z.shape[0] != a.shape[0]:
-        raise ValueError(f"expected z (N, T+1, 2) and a (N, T, 2), got z {tuple(z.shape)} and a {tuple(a.shape)}")
-    z64, a64 = z.double().cpu(), a.double().cpu()
-    n, steps, d = a64.shape
-    base = z64[:, :-1] + world.step_scale * torch.tanh(a64)
-    forked = (z64[:, :-1, 0] > world.fork_threshold).double()
+    z64, a64 = rollout_float64(z, a)
+    n, steps, _ = a64.shape
+    _, mu, sigma = true_next_state_mixture(z64[:, :-1], a64, world)   # same means and noise as the lesson world
     known = torch.ones(n, steps, dtype=torch.bool)
     known[:, 0] = False                                   # no earlier action: the coin is unknown
     up = _branch_up(a64, torch.zeros(n, dtype=torch.bool))
     log_half = torch.log(torch.tensor(0.5, dtype=torch.float64))
-    log_w_up = torch.where(known, torch.where(up, 0.0, -torch.inf), log_half).double()
-    log_w_down = torch.where(known, torch.where(up, -torch.inf, 0.0), log_half).double()
-    log_pi = torch.full((n, steps, d, 2), float(log_half), dtype=torch.float64)
-    log_pi[..., 1, 0], log_pi[..., 1, 1] = log_w_up, log_w_down
-    offsets = torch.zeros(n, steps, d, 2, dtype=torch.float64)
-    offsets[..., 1, 0] = forked * world.fork_offset
-    offsets[..., 1, 1] = -forked * world.fork_offset
-    mu = base.unsqueeze(-1) + offsets
-    log_sigma = torch.full_like(mu, float(torch.log(torch.tensor(world.noise_std, dtype=torch.float64))))
+    log_pi = torch.full_like(mu, float(log_half))
+    log_pi[..., 1, 0] = torch.where(known, torch.where(up, 0.0, -torch.inf), log_half)
+    log_pi[..., 1, 1] = torch.where(known, torch.where(up, -torch.inf, 0.0), log_half)
+    log_sigma = torch.log(sigma)
     return float(mdn_nll_from_logs(log_pi, mu, log_sigma, z64[:, 1:]))
