@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .device import get_device
-from .control import ForkWorld, LinearController, Task, dream_rollouts, real_rollouts, start_states
+from .control import ForkWorld, LinearController, StateFn, Task, dream_rollouts, real_rollouts, start_states
 
 __all__ = ["CMAResult", "run_cma", "train_in_dream", "train_in_world", "evaluate_controller", "ScoreRow", "dream_and_real_scores"]
 
@@ -86,12 +86,13 @@ def _episode_starts(task: Task, n_candidates: int, episodes: int, generator: tor
 
 def train_in_dream(model, task: Task, temperatures: Sequence[float], *, popsize: int = 32, generations: int = 100,
                    episodes: int = 16, sigma0: float = 0.5, seed: int = 1, reads_memory: bool = True,
-                   progress: bool = True) -> Dict[float, CMAResult]:
+                   progress: bool = True, observe: Optional[StateFn] = None) -> Dict[float, CMAResult]:
     """Train one controller per dream temperature, entirely inside ``model``'s dream.
 
     Every generation, all temperatures' populations play the same ``episodes`` fresh start states
     in one batched dream (``dream_rollouts`` with a temperature per candidate); a candidate's score
-    is its mean dreamed return. Returns {temperature: CMAResult}.
+    is its mean dreamed return. ``observe`` maps the task's start states into the latent the memory
+    dreams in (for frames: render and encode; default: the states themselves). Returns {temperature: CMAResult}.
     """
     temperatures = [float(t) for t in temperatures]
     controller = LinearController.for_memory(model, reads_memory)
@@ -103,6 +104,7 @@ def train_in_dream(model, task: Task, temperatures: Sequence[float], *, popsize:
     def score(population: np.ndarray) -> np.ndarray:
         params = torch.as_tensor(population, dtype=torch.float32, device=device)
         z0 = _episode_starts(task, params.shape[0], episodes, starts_gen, device)
+        z0 = observe(z0) if observe is not None else z0
         played = dream_rollouts(task, params, controller, z0, model, taus, generator=dream_gen)
         return played.returns.mean(dim=1).double().cpu().numpy()
 
@@ -121,12 +123,14 @@ def _controller_and_device(model, reads_memory: bool, device, latent_dim: int, a
 
 def train_in_world(task: Task, *, model=None, env: Optional[ForkWorld] = None, reads_memory: bool = True,
                    popsize: int = 32, generations: int = 100, episodes: int = 16, sigma0: float = 0.5, seed: int = 1,
-                   progress: bool = True, device=None, latent_dim: int = 2, action_dim: int = 2) -> CMAResult:
+                   progress: bool = True, device=None, latent_dim: int = 2, action_dim: int = 2,
+                   observe: Optional[StateFn] = None) -> CMAResult:
     """Train a controller by CMA-ES in the real world: the yardstick for dream-trained ones.
 
     With ``reads_memory`` the memory ``model`` runs alongside on the real states to give ``h``
     (the rollouts then run on its device; otherwise on ``device``, default ``get_device()``).
     Unlike the dream, the world cannot replay its randomness: each candidate's episodes get their own.
+    ``observe`` is what the controller and memory see of a state (``real_rollouts``).
     """
     controller, device = _controller_and_device(model, reads_memory, device, latent_dim, action_dim)
     env = env or ForkWorld()
@@ -137,7 +141,7 @@ def train_in_world(task: Task, *, model=None, env: Optional[ForkWorld] = None, r
         params = torch.as_tensor(population, dtype=torch.float32, device=device)
         z0 = _episode_starts(task, params.shape[0], episodes, starts_gen, device)
         played = real_rollouts(task, params, controller, z0, env=env, model=model if reads_memory else None,
-                               generator=world_gen)
+                               generator=world_gen, observe=observe)
         return played.returns.mean(dim=1).double().cpu().numpy()
 
     return run_cma(score, controller.n_params, 1, popsize=popsize, generations=generations, sigma0=sigma0,
@@ -146,11 +150,12 @@ def train_in_world(task: Task, *, model=None, env: Optional[ForkWorld] = None, r
 
 def evaluate_controller(task: Task, params, *, model=None, reads_memory: bool = True, temperature: Optional[float] = None,
                         env: Optional[ForkWorld] = None, episodes: int = 500, seed: int = 1234, device=None,
-                        latent_dim: int = 2, action_dim: int = 2):
+                        latent_dim: int = 2, action_dim: int = 2, observe: Optional[StateFn] = None):
     """Score one controller on fixed episodes: in the real world, or in the dream at ``temperature``.
 
     Returns the ``Rollouts`` (one candidate, ``episodes`` episodes); ``.returns[0]`` are the scores.
-    The same ``seed`` gives the same start states in both places. A dream needs ``model``.
+    The same ``seed`` gives the same start states in both places. A dream needs ``model``; ``observe``
+    maps true states to what the controller and memory see (in the dream: the start states only).
     """
     if temperature is not None and model is None:
         raise ValueError("scoring in the dream needs the memory that dreams: pass model=")
@@ -160,7 +165,8 @@ def evaluate_controller(task: Task, params, *, model=None, reads_memory: bool = 
     gen = torch.Generator(device=device).manual_seed(seed)
     if temperature is None:
         return real_rollouts(task, params, controller, z0, env=env, model=model if reads_memory else None,
-                             generator=gen)
+                             generator=gen, observe=observe)
+    z0 = observe(z0) if observe is not None else z0
     return dream_rollouts(task, params, controller, z0, model, temperature, generator=gen)
 
 

@@ -234,9 +234,13 @@ def _run(task: Task, params: torch.Tensor, controller: LinearController, z0: tor
         states.append(z_true)
         actions.append(a)
     shape = (n_candidates, n_rows // n_candidates)
-    stack = lambda xs: torch.stack(xs, dim=1).reshape(*shape, len(xs), *xs[0].shape[1:])
-    return Rollouts(states=stack(states), actions=stack(actions), rewards=stack(rewards).float(),
-                    alive=stack(alives).float(), extras={"survived": alive.reshape(shape)})
+
+    def by_candidate(steps):          # T tensors (P * E, ...) -> (P, E, T, ...)
+        return torch.stack(steps, dim=1).reshape(*shape, len(steps), *steps[0].shape[1:])
+
+    return Rollouts(states=by_candidate(states), actions=by_candidate(actions),
+                    rewards=by_candidate(rewards).float(), alive=by_candidate(alives).float(),
+                    extras={"survived": alive.reshape(shape)})
 
 
 @torch.no_grad()
@@ -298,6 +302,10 @@ def dream_rollouts(task: Task, params: torch.Tensor, controller: LinearControlle
     if n_rows % n_candidates:
         raise ValueError(f"{n_rows} start states do not split into {n_candidates} candidates' episodes")
     episodes = n_rows // n_candidates
+    if z0.dim() != 2 or z0.shape[1] != model.latent_dim:
+        raise ValueError(f"dream start states must be (P * E, {model.latent_dim}) for this memory "
+                         f"(latent_dim={model.latent_dim}); got {tuple(z0.shape)}. If the task's states are not "
+                         f"the memory's latents (frames), map them first: observe= in train_in_dream / evaluate_controller")
     tau = torch.as_tensor(temperature, dtype=torch.float32, device=device).reshape(-1)
     if tau.numel() not in (1, n_candidates):
         raise ValueError(f"temperature must be one value or one per candidate ({n_candidates}); got {tau.numel()}")

@@ -264,3 +264,21 @@ def test_training_in_the_world_learns_to_climb_without_falling():
     assert played.crashed.float().mean() < 0.2
     with pytest.raises(ValueError, match="needs the memory"):
         train_in_world(task, reads_memory=True, generations=1, progress=False)
+
+
+def test_observe_lets_the_controller_see_a_latent_of_another_size():
+    """The frames hook: controller and memory see observe(state) (here a 3-D stand-in for a VAE latent),
+    the real world keeps its 2-D states, and dreams start from observed start states."""
+    set_seed(0)
+    model = MDNRNN(latent_dim=3, action_dim=2, hidden_dim=4).eval()
+    observe = lambda s: torch.cat([s, s[:, :1] * 2.0], dim=1)
+    params = np.zeros(LinearController.for_memory(model).n_params)
+    real = evaluate_controller(cliff_task(steps=3), params, model=model, episodes=5, observe=observe)
+    dreamed = evaluate_controller(cliff_task(steps=3), params, model=model, temperature=1.0, episodes=5, observe=observe)
+    assert real.states.shape == (1, 5, 4, 2) and dreamed.states.shape == (1, 5, 4, 3)
+    assert torch.allclose(dreamed.states[0, :, 0, 2], 2.0 * real.states[0, :, 0, 0])
+    result = train_in_dream(model, cliff_task(steps=3), [1.0], popsize=4, generations=2, episodes=2,
+                            progress=False, observe=observe)
+    assert result[1.0].params.shape == params.shape
+    with pytest.raises(ValueError, match="observe="):  # without observe the 2-D starts do not fit the 3-D memory
+        train_in_dream(model, cliff_task(steps=3), [1.0], popsize=4, generations=1, episodes=2, progress=False)
