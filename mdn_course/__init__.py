@@ -16,5 +16,8 @@ from .architectures import FeedForwardMDN, TransformerMDN
 from .horizons import horizon_distance, wasserstein_1
 from .memory_world import generate_memory_world_data, memory_world_bayes_nll
 from .temperature import branch_report, temperature_nll_curve, tempered_log_params
+from .control import (ForkWorld, LinearController, Task, cliff_task, dream_rollouts, fork_road_task,
+                      real_rollouts)
+from .cma_training import dream_and_real_scores, evaluate_controller, train_in_dream, train_in_world
 
 __version__ = "0.1.0"

@@ -80,13 +80,21 @@ def roll_out(z0: torch.Tensor, a: torch.Tensor, noise: torch.Tensor, fork_up: to
     n, seq_len, d = noise.shape
     z = torch.empty(n, seq_len + 1, d)
     z[:, 0] = z0
-    fork_sign = fork_up.float() * 2.0 - 1.0
     for t in range(seq_len):
-        step = world.step_scale * torch.tanh(a[:, t]) + noise[:, t]
-        forked = z[:, t, 0] > world.fork_threshold
-        step[:, 1] += forked.float() * fork_sign[:, t] * world.fork_offset
-        z[:, t + 1] = z[:, t] + step
+        z[:, t + 1] = world_step(z[:, t], a[:, t], noise[:, t], fork_up[:, t], world)
     return z
+
+
+def world_step(z: torch.Tensor, a: torch.Tensor, noise: torch.Tensor, fork_up: torch.Tensor,
+               world: WorldSpec = WORLD) -> torch.Tensor:
+    """One step of the dynamics for a batch: ``z`` (N, D), ``a`` (N, A), ``noise`` (N, D) and
+    ``fork_up`` (N,) bool -> the next states (N, D), on the inputs' device. ``roll_out`` and the
+    real environments of ``control.py`` both step with it, so there is one copy of the rules."""
+    step = world.step_scale * torch.tanh(a) + noise
+    forked = z[:, 0] > world.fork_threshold
+    fork_sign = fork_up.float() * 2.0 - 1.0
+    step[:, 1] += forked.float() * fork_sign * world.fork_offset
+    return z + step
 
 
 def true_next_state_mixture(z_t: torch.Tensor, a_t: torch.Tensor, world: WorldSpec = WORLD):
