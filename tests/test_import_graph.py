@@ -109,6 +109,33 @@ def test_the_package_has_no_import_circle():
     assert found == [], f"modules that import each other (directly or through others, in functions too): {found}"
 
 
+def reachable(graph: Dict[str, Set[str]], start: List[str]) -> Set[str]:
+    """Every module that importing ``start`` runs (``start`` included)."""
+    seen, todo = set(), list(start)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += graph.get(name, ())
+    return seen
+
+
+#: What lessons and students import: the library, the exercise, lesson 4's loader, the assistant, the player.
+STUDENT_FACING = ["mdn_course", "mdn_course.exercise", "mdn_course.exercise.student_loss", "mdn_course.assistant",
+                  "mdn_course.narration"]
+
+
+def test_what_students_import_never_runs_the_course_machinery():
+    """The tree is the plan: lessons never import the grader or the authoring tools, and the trust boundary
+    (the two files copied into the sandbox) imports nothing of the package."""
+    graph = import_graph(PACKAGE)
+    students = reachable(graph, STUDENT_FACING)
+    assert {"mdn_course.exercise.checks", "mdn_course.sandboxed.oracle", "mdn_course.narration.player"} <= students
+    assert sorted(m for m in students if m.startswith(("mdn_course.grading", "mdn_course.tools"))) == []
+    assert "mdn_course.narration.build" not in students   # text-to-speech is the authors' business
+    assert graph["mdn_course.sandboxed.oracle"] == graph["mdn_course.sandboxed.server"] == set()
+
+
 def _package(root: Path, files: Dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / "pkg" / name
