@@ -1,4 +1,7 @@
-"""The Gradescope autograder bundle: its files, and run_autograder against a folder laid out like /autograder."""
+"""The Gradescope autograder bundle: its files, and run_autograder against a folder laid out like /autograder.
+
+run_autograder runs the package source the bundle carries (PYTHONPATH points at it, where setup.sh
+would pip-install it), not whatever ``mdn_course`` this interpreter has installed."""
 from __future__ import annotations
 
 import json
@@ -52,6 +55,7 @@ def _run_autograder(bundle, root: Path, notebook: Path):
     (root / "submission").mkdir(parents=True)
     shutil.copy(notebook, root / "submission" / "exercise.ipynb")
     env = dict(os.environ, MDN_AUTOGRADER_ROOT=str(root), MDN_AUTOGRADER_PYTHON=sys.executable,
+               PYTHONPATH=str(bundle["source"] / "mdn_course_src"),   # the code the bundle carries, as installed
                MDN_GRADE_EXTRA_ARGS="--request-timeout 5 --memory-mb 1024", OMP_NUM_THREADS="1")
     proc = subprocess.run([str(bundle["source"] / "run_autograder")], cwd=root, env=env, capture_output=True,
                           text=True, timeout=600)
@@ -80,7 +84,8 @@ def test_run_autograder_without_a_sandbox_scores_nothing_and_says_why(bundle, tm
     tools.mkdir()
     for tool in ("bash", "mkdir"):
         os.symlink(shutil.which(tool), tools / tool)
-    env = dict(os.environ, MDN_AUTOGRADER_ROOT=str(root), MDN_AUTOGRADER_PYTHON=sys.executable, PATH=str(tools))
+    env = dict(os.environ, MDN_AUTOGRADER_ROOT=str(root), MDN_AUTOGRADER_PYTHON=sys.executable,
+               PATH=str(tools), PYTHONPATH=str(bundle["source"] / "mdn_course_src"))
     env.pop("MDN_GRADE_EXTRA_ARGS", None)
     proc = subprocess.run([str(bundle["source"] / "run_autograder")], cwd=root, env=env, capture_output=True,
                           text=True, timeout=300)
