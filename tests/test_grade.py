@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,3 +212,14 @@ def test_feedback_manifest_never_deletes_what_it_did_not_list(tmp_path):
     assert outside.exists() and (tmp_path / "notes.md").exists() and not (tmp_path / "ok.md").exists()
     assert strays == ["notes.md"]
     outside.unlink()
+
+
+def test_the_old_command_names_the_new_one_and_still_grades(tmp_path):
+    """Instructors' scripts that call `python -m mdn_course.grade` keep working, and are told the new command."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "mdn_course.grade", str(CORPUS / "19_no_answer.ipynb"),
+                           "--out", str(tmp_path / "g.csv"), "--no-sandbox", "--jobs", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "is now `python -m mdn_course grade`" in proc.stderr
+    assert rows_of(tmp_path / "g.csv")[0]["status"] == "invalid"
