@@ -1,43 +1,48 @@
 """Grading throughput: N copies of the correct submission plus a few wrong ones, sandboxed, --jobs 2.
 
-    python benchmarks/bench_grading.py [--copies 16] [--jobs 2] [--no-sandbox]
+    python benchmarks/bench_grading.py [--copies 16] [--jobs 2] [--no-sandbox] [any grader option]
 
-Prints submissions per minute (goal: at least 20/min for honest submissions on a 2-core
-machine), the time of the whole command (sandbox probe and interpreter start included), and
-checks every row got the status and points its submission deserves.
+Grades with :func:`mdn_course.grading.batch.grade_paths`, the function behind ``python -m
+mdn_course grade`` and the Gradescope autograder, with the same options. Prints submissions per
+minute (goal: at least 20/min for honest submissions on a 2-core machine), the time of the
+sandbox probe apart, the CPU time of the workers and their sandboxes, and checks that every row
+got the status and points its submission deserves.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib.util
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "tests" / "grading_corpus"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from grading_helpers import CORPUS, mc  # noqa: E402
+from mdn_course.grading.batch import grade_paths  # noqa: E402
+from mdn_course.grading.options import add_options, options_from, ready  # noqa: E402
+
 WRONG = ["02_wrong_sign", "05_naive_logsumexp", "07_returns_item", "24_stub"]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--copies", type=int, default=16, help="copies of the correct submission")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--no-sandbox", action="store_true")
+    add_options(parser)
+    parser.set_defaults(jobs=2)
     args = parser.parse_args(argv)
-
-    spec = importlib.util.spec_from_file_location("make_corpus", CORPUS / "make_corpus.py")
-    mc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mc)
+    opts = options_from(args)
+    started = time.perf_counter()
+    if not ready(opts):
+        return 1
+    probe = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
-        subs = Path(tmp) / "subs"
-        subs.mkdir()
+        subs = Path(tmp)
         expected = {}
         for i in range(args.copies):
             shutil.copy(CORPUS / "01_correct.ipynb", subs / f"correct_{i:03d}.ipynb")
@@ -45,33 +50,24 @@ def main(argv=None) -> int:
         for name in WRONG:
             shutil.copy(CORPUS / f"{name}.ipynb", subs / f"{name}.ipynb")
             expected[name] = mc.EXPECTED[name]
-        out = Path(tmp) / "grades.csv"
-        cmd = [sys.executable, "-m", "mdn_course", "grade", str(subs), "--out", str(out), "--jobs", str(args.jobs)]
-        if args.no_sandbox:
-            cmd.append("--no-sandbox")
-        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-        start = time.perf_counter()
+        paths = sorted(subs.glob("*.ipynb"))
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        start = time.perf_counter()
+        rows = grade_paths(paths, opts, args.jobs)
         elapsed = time.perf_counter() - start
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
-        if proc.returncode != 0:
-            print(proc.stderr, file=sys.stderr)
-            return 1
-        rows = list(csv.DictReader(open(out, encoding="utf-8")))
-        wrong = []
-        for r in rows:
-            e = expected[Path(r["submission"]).stem]
-            if (r["status"], int(r["points"])) != (e["status"], e["points"]):
-                wrong.append(r["submission"])
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+    wrong = [r.submission for r in rows
+             if (r.status, r.points) != (expected[Path(r.submission).stem]["status"],
+                                         expected[Path(r.submission).stem]["points"])]
     n = len(rows)
     print(f"graded {n} submissions ({args.copies} correct + {len(WRONG)} wrong) with --jobs {args.jobs} "
-          f"on {os.cpu_count()} cores{' without sandbox' if args.no_sandbox else ''}: {elapsed:.1f} s, "
-          f"{elapsed / n:.2f} s each, {60 * n / elapsed:.1f} submissions/minute (goal >= 20)")
-    load = os.getloadavg()[0]
-    print(f"CPU time of the command and the processes it waited for: {cpu:.1f} s ({cpu / n:.2f} s per submission); "
-          f"load average {load:.1f} on {os.cpu_count()} cores (other work on the machine slows the figure above)")
+          f"on {os.cpu_count()} cores{'' if opts.use_sandbox else ' without sandbox'}: {elapsed:.1f} s "
+          f"(the sandbox probe before it: {probe:.1f} s), {elapsed / n:.2f} s each, "
+          f"{60 * n / elapsed:.1f} submissions/minute (goal >= 20)")
+    print(f"CPU time of the grading workers and their sandboxes: {cpu:.1f} s ({cpu / n:.2f} s per submission); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work on the machine slows the "
+          "figure above)")
     if wrong:
         print(f"UNEXPECTED grades for: {', '.join(wrong)}", file=sys.stderr)
         return 1

@@ -16,13 +16,14 @@ a huge number; ``pi`` and ``sigma`` are exposed for teaching and plotting.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple
+from pathlib import Path
+from typing import Iterator, Optional, Tuple, Union
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["WorldLSTM", "MDNHead", "MDNRNN", "MixtureOutput", "LSTMState"]
+__all__ = ["WorldLSTM", "MDNHead", "MDNRNN", "MixtureOutput", "LSTMState", "save_checkpoint", "load_checkpoint"]
 
 LSTMState = Tuple[torch.Tensor, torch.Tensor]
 
@@ -136,3 +137,24 @@ class MDNRNN(nn.Module):
             mu = mu + z.unsqueeze(-1)
         return MixtureOutput(pi=log_pi.exp(), mu=mu, sigma=log_sigma.exp(), hidden=hidden,
                              log_pi=log_pi, log_sigma=log_sigma)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def save_checkpoint(model: MDNRNN, path: Union[str, Path], **extra) -> Path:
+    """Save ``model`` to ``path``: its ``state_dict``, the ``config`` that rebuilds it (``MDNRNN(**config)``)
+    and any ``extra`` entries (``python -m mdn_course train`` adds its ``history``). Plain tensors and
+    numbers only, so :func:`load_checkpoint` reads it with ``weights_only=True``."""
+    path = Path(path)
+    config = {"latent_dim": model.latent_dim, "action_dim": model.action_dim, "hidden_dim": model.hidden_dim,
+              "n_components": model.n_components, "predict_change": model.predict_change}
+    torch.save({"state_dict": model.state_dict(), "config": config, **extra}, path)
+    return path
+
+
+def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Tuple[MDNRNN, dict]:
+    """The model saved by :func:`save_checkpoint` at ``path``, and the whole checkpoint (its extras)."""
+    saved = torch.load(path, map_location=map_location, weights_only=True)
+    model = MDNRNN(**saved["config"])
+    model.load_state_dict(saved["state_dict"])
+    return model, saved

@@ -1,4 +1,9 @@
-"""Fixtures shared by the test files: a local HTTP server standing in for GitHub's release downloads."""
+"""Fixtures shared by the test files: whether the grader's sandbox works here (probed once per session),
+and a local HTTP server standing in for GitHub's release downloads.
+
+Helpers shared by several test files are modules beside this one (``wrong_answers.py``,
+``grading_helpers.py``); test modules never import each other.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +14,22 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def sandbox_probe():
+    """(ok, why): whether a sandboxed interpreter can import torch here, probed once for the whole session."""
+    from mdn_course.grading import sandbox  # here, not at the top: a session without grader tests needs no torch
+
+    return sandbox.probe()
+
+
+@pytest.fixture(scope="session")
+def working_sandbox(sandbox_probe):
+    """Skip the test, saying why, unless the grader's sandbox works here (the grader itself refuses then)."""
+    ok, why = sandbox_probe
+    if not ok:
+        pytest.skip(f"no working sandbox here: {why}")
 
 
 @contextlib.contextmanager

@@ -1,30 +1,18 @@
 """hint(): the right mistake for every wrong answer the checks know, a three-rung ladder, no solution code."""
 import ast
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from mdn_course.assistant import hints as hints_module
 from mdn_course.assistant.hints import HINTS_ENV, hint, reset_hints
-from mdn_course.exercise.checks import CHECKS, MISTAKES
+from mdn_course.exercise import CHECKS, MISTAKES
+from wrong_answers import EXPECTED as CHECKS_TABLE
+from wrong_answers import correct as right
+from wrong_answers import not_float, raises, unrecognised
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _checks_tests():
-    """tests/test_checks.py: its wrong answers and EXPECTED, (wrong answer, {failing check: mistake it names})."""
-    spec = importlib.util.spec_from_file_location("_checks_tests", ROOT / "tests" / "test_checks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CHECKS_TESTS = _checks_tests()
-CHECKS_TABLE = CHECKS_TESTS.EXPECTED
-right = CHECKS_TESTS.correct
 
 
 def first_failure(expected):
@@ -32,23 +20,8 @@ def first_failure(expected):
     return name, expected[name]
 
 
-# Wrong answers the checks' table lacks.
-def not_float(pi, mu, sigma, z):
-    return right(pi, mu, sigma, z).round().long()
-
-
-def raises(pi, mu, sigma, z):
-    return -torch.logsumexp(torch.log(pi) + (z - mu) / sigma, dim=-1).sum(-1).mean()   # (..., D) - (..., D, K)
-
-
-def unrecognised(pi, mu, sigma, z):
-    # 5 nats off everywhere: far from every known mistake on every draw. (1.7 * loss + 0.3 was not:
-    # it sits within 0.05 nats of a missing 1/2 on many inputs, so the checks sometimes name that.)
-    return right(pi, mu, sigma, z) + 5.0
-
-
 # One wrong answer per mistake the hint ladder is tested on: the first answer in the checks' table whose
-# first failing check names that mistake, plus the two above.
+# first failing check names that mistake, plus not_float and raises (tests/wrong_answers.py's EXTRA).
 WRONG = {}
 for _answer, _expected in CHECKS_TABLE:
     _mistake = first_failure(_expected)[1]

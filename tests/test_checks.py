@@ -1,213 +1,27 @@
 """The exercise checks pass a correct answer and fail each common mistake with its named diagnosis.
 
-Every wrong answer below is one a student might write; each test says which checks it must
-fail and which mistake each must name. The checks are driven through the same protocol the
-grader uses (judges that only see the oracle's answers).
+Every wrong answer (tests/wrong_answers.py) is one a student might write; each test says which
+checks it must fail and which mistake each must name. The checks are driven through the same
+protocol the grader uses (judges that only see the oracle's answers).
 """
-import importlib
-import math
-
-import numpy as np
 import pytest
 import torch
 
+from mdn_course.exercise import (CHECKS, EXERCISES, MDN_LOSS, MISTAKES, CheckFailed, CheckResult, drive, find_check,
+                                 local_oracle, run_all_checks, run_check)
 from mdn_course.exercise import checks as C
-from mdn_course.exercise.checks import (CHECKS, MISTAKES, CheckFailed, CheckResult, drive, local_oracle,
-                                        run_all_checks, run_check, separation, survivors)
-from mdn_course.exercise.oracle import Answer, Request
-
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-VALUE_CHECKS = ["single_gaussian", "mixture", "far_from_means", "leading_dims", "gradients"]
-
-
-def log_normal(z, mu, sigma):
-    return -0.5 * ((z.unsqueeze(-1) - mu) / sigma) ** 2 - torch.log(sigma) - HALF_LOG_2PI
-
-
-def correct(pi, mu, sigma, z):
-    return -torch.logsumexp(torch.log(pi) + log_normal(z, mu, sigma), dim=-1).sum(-1).mean()
-
-
-# ---------------------------------------------------------------- wrong answers, one per mistake
-
-def wrong_sign(pi, mu, sigma, z):
-    return -correct(pi, mu, sigma, z)
-
-
-def mean_over_dims(pi, mu, sigma, z):
-    return -torch.logsumexp(torch.log(pi) + log_normal(z, mu, sigma), dim=-1).mean()
-
-
-def sum_over_batch(pi, mu, sigma, z):
-    return -torch.logsumexp(torch.log(pi) + log_normal(z, mu, sigma), dim=-1).sum()
-
-
-def missing_log_weights(pi, mu, sigma, z):
-    return -torch.logsumexp(log_normal(z, mu, sigma), dim=-1).sum(-1).mean()
-
-
-def weights_times_log(pi, mu, sigma, z):
-    return -torch.logsumexp(pi * log_normal(z, mu, sigma), dim=-1).sum(-1).mean()
-
-
-def weighted_log_densities(pi, mu, sigma, z):  # sum_k pi_k log N_k: the other way to multiply in log space
-    return -(pi * log_normal(z, mu, sigma)).sum(-1).sum(-1).mean()
-
-
-def sigma_as_variance(pi, mu, sigma, z):
-    return correct(pi, mu, torch.sqrt(sigma), z)
-
-
-def missing_log_2pi(pi, mu, sigma, z):
-    return -torch.logsumexp(torch.log(pi) + log_normal(z, mu, sigma) + HALF_LOG_2PI, dim=-1).sum(-1).mean()
-
-
-def missing_log_sigma(pi, mu, sigma, z):
-    return -torch.logsumexp(torch.log(pi) - 0.5 * ((z.unsqueeze(-1) - mu) / sigma) ** 2 - HALF_LOG_2PI,
-                            dim=-1).sum(-1).mean()
-
-
-def missing_half(pi, mu, sigma, z):
-    log_n = -((z.unsqueeze(-1) - mu) / sigma) ** 2 - torch.log(sigma) - HALF_LOG_2PI
-    return -torch.logsumexp(torch.log(pi) + log_n, dim=-1).sum(-1).mean()
-
-
-def max_over_k(pi, mu, sigma, z):
-    return -(torch.log(pi) + log_normal(z, mu, sigma)).max(dim=-1).values.sum(-1).mean()
-
-
-def logsumexp_over_dims(pi, mu, sigma, z):
-    return -torch.logsumexp(torch.log(pi) + log_normal(z, mu, sigma), dim=-2).sum(-1).mean()
-
-
-def mean_over_k(pi, mu, sigma, z):
-    return -log_normal(z, mu, sigma).mean(-1).sum(-1).mean()
-
-
-def naive_log_sum_exp(pi, mu, sigma, z):
-    return -torch.log((pi * torch.exp(log_normal(z, mu, sigma))).sum(-1)).sum(-1).mean()
-
-
-def in_place_mu(pi, mu, sigma, z):
-    mu -= z.unsqueeze(-1)
-    return -torch.logsumexp(torch.log(pi) - 0.5 * (mu / sigma) ** 2 - torch.log(sigma) - HALF_LOG_2PI,
-                            dim=-1).sum(-1).mean()
-
-
-def in_place_unsqueeze(pi, mu, sigma, z):
-    z.unsqueeze_(-1)
-    return -torch.logsumexp(torch.log(pi) - 0.5 * ((z - mu) / sigma) ** 2 - torch.log(sigma) - HALF_LOG_2PI,
-                            dim=-1).sum(-1).mean()
-
-
-def returns_float(pi, mu, sigma, z):
-    return correct(pi, mu, sigma, z).item()
-
-
-def numpy_round_trip(pi, mu, sigma, z):
-    p, m, s, t = (x.numpy() for x in (pi, mu, sigma, z))
-    a = np.log(p) - 0.5 * ((t[..., None] - m) / s) ** 2 - np.log(s) - HALF_LOG_2PI
-    top = a.max(-1, keepdims=True)
-    return torch.tensor(-(top[..., 0] + np.log(np.exp(a - top).sum(-1))).sum(-1).mean())
-
-
-def detached_numpy(pi, mu, sigma, z):
-    return numpy_round_trip(pi.detach(), mu.detach(), sigma.detach(), z)
-
-
-def not_reduced(pi, mu, sigma, z):
-    return -torch.logsumexp(torch.log(pi) + log_normal(z, mu, sigma), dim=-1).sum(-1)
-
-
-def scaled(pi, mu, sigma, z):  # a correct loss times a constant: trains the same model
-    return 1.05 * correct(pi, mu, sigma, z)
-
-
-def detached_pi(pi, mu, sigma, z):  # right value, but the weights never learn
-    return correct(pi.detach(), mu, sigma, z)
-
-
-def detached_mu(pi, mu, sigma, z):  # right value, but the means never learn
-    return correct(pi, mu.detach(), sigma, z)
-
-
-def uses_reference(pi, mu, sigma, z):
-    from mdn_course import mdn_loss
-    return mdn_loss(pi, mu, sigma, z)
-
-
-def uses_reference_dynamically(pi, mu, sigma, z):
-    module = importlib.import_module("mdn_" + "course.loss")
-    return getattr(module, "mdn_" + "loss")(pi, mu, sigma, z)
-
-
-def uses_reference_quietly(pi, mu, sigma, z):
-    try:
-        return uses_reference(pi, mu, sigma, z)
-    except Exception:  # noqa: BLE001 - hides the tripwire, and is still caught
-        return correct(pi, mu, sigma, z)
-
-
-class AlwaysEqual:
-    def __eq__(self, other): return True
-    def __lt__(self, other): return True
-    def __gt__(self, other): return True
-    def __float__(self): return 0.0
-
-
-def cheating_object(pi, mu, sigma, z):
-    return AlwaysEqual()
-
-
-def not_implemented(pi, mu, sigma, z):
-    raise NotImplementedError("write the loss")
-
-
-ALL = {c: None for c in CHECKS}
-EVERY_VALUE_CHECK = ["single_gaussian", "mixture", "far_from_means", "leading_dims", "gradients", "learns"]
-K_CHECKS = ["mixture", "far_from_means", "leading_dims", "gradients", "learns"]   # K = 1 hides these mistakes
-
-
-def fails(names, mistake):
-    return {n: mistake for n in names}
-
-
-EXPECTED = [
-    (wrong_sign, fails(EVERY_VALUE_CHECK, "wrong_sign")),
-    (mean_over_dims, fails(EVERY_VALUE_CHECK, "mean_over_dims")),
-    (sum_over_batch, fails(EVERY_VALUE_CHECK, "sum_over_batch")),
-    (missing_log_weights, fails(K_CHECKS, "missing_log_weights")),
-    (weights_times_log, fails(K_CHECKS, "weights_times_log")),
-    (weighted_log_densities, fails(K_CHECKS, "weights_times_log")),
-    (sigma_as_variance, fails(EVERY_VALUE_CHECK, "sigma_as_variance")),
-    # a constant shift has the right gradients, so only the value checks (and learns' curve) see it
-    (missing_log_2pi, fails(["single_gaussian", "mixture", "far_from_means", "leading_dims", "learns"],
-                            "missing_log_2pi")),
-    (missing_log_sigma, fails(EVERY_VALUE_CHECK, "missing_log_sigma")),
-    (missing_half, fails(EVERY_VALUE_CHECK, "missing_half")),
-    (max_over_k, fails(K_CHECKS, "max_over_k")),
-    (logsumexp_over_dims, fails(EVERY_VALUE_CHECK, "logsumexp_over_dims")),
-    (mean_over_k, fails(K_CHECKS, "mean_over_k")),
-    (naive_log_sum_exp, fails(["far_from_means"], "naive_log_sum_exp")),
-    (in_place_mu, fails(CHECKS, "in_place")),
-    (in_place_unsqueeze, fails(CHECKS, "in_place")),
-    (returns_float, fails(CHECKS, "returns_number")),
-    (numpy_round_trip, fails(["returns_scalar", "gradients", "learns"], "numpy_round_trip")),
-    (detached_numpy, fails(["returns_scalar", "gradients", "learns"], "detached")),
-    (not_reduced, fails(CHECKS, "not_scalar")),
-    (cheating_object, fails(CHECKS, "not_tensor")),
-    (not_implemented, fails(CHECKS, "not_implemented")),
-    (uses_reference, fails(CHECKS, "uses_reference")),
-    (uses_reference_dynamically, fails(CHECKS, "uses_reference")),
-    (uses_reference_quietly, fails(CHECKS, "uses_reference")),
-    (scaled, fails(["single_gaussian", "mixture", "far_from_means", "leading_dims", "gradients", "learns"], None)),
-    (detached_pi, {"learns": "trains_wrong_model"}),
-    (detached_mu, {"returns_scalar": "detached", "gradients": "detached", "learns": "trains_wrong_model"}),
-]
+from mdn_course.exercise import mistakes as M
+from mdn_course.exercise.answer_cell import check_cell_pattern
+from mdn_course.exercise.registry import check_cell_source
+from mdn_course.sandboxed.oracle import Answer, Request
+from wrong_answers import (EXPECTED, VALUE_CHECKS, correct, in_place_mu, in_place_unsqueeze, max_over_k,
+                           mean_over_dims, mean_over_k, missing_log_sigma, missing_log_weights, naive_log_sum_exp,
+                           not_implemented, not_reduced, numpy_round_trip, returns_float, sigma_as_variance,
+                           uses_reference, wrong_sign)
 
 
 def failures(answer, seed=0):
-    results = {n: drive(n, local_oracle(answer), torch.Generator().manual_seed(seed)) for n in CHECKS}
+    results = {n: drive(c, local_oracle(answer), torch.Generator().manual_seed(seed)) for n, c in CHECKS.items()}
     return {n: r.mistake for n, r in results.items() if not r.passed}, results
 
 
@@ -239,9 +53,9 @@ def test_diagnoses_do_not_depend_on_the_seed(answer):
 
 
 def truth_oracle(request: Request) -> Answer:
-    """Answers with the float64 truth: what a perfect answer would report."""
+    """Answers with the float64 truth (computed here, not by the judges' own code): what a perfect answer reports."""
     t = {n: a.detach().cpu().double().requires_grad_(n in request.grad_of) for n, a in request.args.items()}
-    value = C._nll64(t["pi"], t["mu"], t["sigma"], t["z_next"])
+    value = correct(t["pi"], t["mu"], t["sigma"], t["z_next"])
     grads = {}
     if request.grad_of:
         value.backward()
@@ -258,23 +72,23 @@ def test_every_pair_of_mistakes_is_told_apart_on_every_request(name):
         margins, among = [], [None]
 
         def oracle(request):
-            margins.append(separation(request.args, among[0]))
+            margins.append(M.separation(request.args, among[0]))
             if name in ("far_from_means", "leading_dims"):   # these judges narrow the suspects after each request
-                among[0] = survivors(request.args, among[0])
+                among[0] = M.survivors(request.args, among[0])
             return truth_oracle(request)
 
-        assert drive(name, oracle, torch.Generator().manual_seed(seed)).passed
+        assert drive(CHECKS[name], oracle, torch.Generator().manual_seed(seed)).passed
         assert margins and min(margins) > 0, (name, seed, margins)
 
 
 def test_the_tolerance_is_absolute_and_matches_what_mistakes_return():
     """A value DIAGNOSIS_TOL nats from a mistake's is named; the same answer shifted by 3 * DIAGNOSIS_TOL is not."""
     g = torch.Generator().manual_seed(5)
-    args = C._pick(lambda: C._mixture_args(g, lead=(256,), d=3, k=5))
-    truth = float(C._nll64(args["pi"], args["mu"], args["sigma"], args["z_next"]))
-    value = C._wrong_values(args["pi"], args["mu"], args["sigma"], args["z_next"])["missing_log_sigma"][0]
-    assert C._diagnose(value + 0.9 * C.DIAGNOSIS_TOL, truth, args)[1] == "missing_log_sigma"
-    assert C._diagnose(value + 3 * C.DIAGNOSIS_TOL, truth, args)[1] is None
+    args = C.pick(lambda: C.mixture_args(g, lead=(256,), d=3, k=5))
+    truth = float(correct(args["pi"].double(), args["mu"].double(), args["sigma"].double(), args["z_next"].double()))
+    value = M.wrong_values(args)["missing_log_sigma"][0]
+    assert M.diagnose(value + 0.9 * M.DIAGNOSIS_TOL, truth, args)[1] == "missing_log_sigma"
+    assert M.diagnose(value + 3 * M.DIAGNOSIS_TOL, truth, args)[1] is None
 
 
 def test_in_place_change_gives_a_course_message_and_the_truth_is_not_corrupted():
@@ -353,7 +167,7 @@ def test_unknown_check_name():
     with pytest.raises(KeyError, match="unknown check"):
         run_check("nope", correct)
     with pytest.raises(KeyError, match="unknown check"):
-        drive("nope", truth_oracle)
+        CHECKS["nope"]
 
 
 def test_drive_turns_an_unusable_answer_into_a_result_not_a_traceback():
@@ -361,7 +175,7 @@ def test_drive_turns_an_unusable_answer_into_a_result_not_a_traceback():
         answer = truth_oracle(request)
         answer.grads = {n: torch.zeros(3) for n in request.grad_of}
         return answer
-    result = drive("learns", bad_grads, torch.Generator().manual_seed(0))
+    result = drive(CHECKS["learns"], bad_grads, torch.Generator().manual_seed(0))
     assert not result.passed and "wrong shape" in result.message and result.mistake == "wrong_gradient"
 
 
@@ -372,9 +186,9 @@ def test_learns_warns_about_a_slow_answer_and_stops_a_very_slow_one():
             answer.seconds = seconds
             return answer
         return oracle
-    result = drive("learns", slow(0.05), torch.Generator().manual_seed(0))
+    result = drive(CHECKS["learns"], slow(0.05), torch.Generator().manual_seed(0))
     assert result.passed and "Warning" in result.detail and "50 ms a call" in result.detail
-    result = drive("learns", slow(1.0), torch.Generator().manual_seed(0))
+    result = drive(CHECKS["learns"], slow(1.0), torch.Generator().manual_seed(0))
     assert not result.passed and result.mistake == "too_slow"
 
 
@@ -387,7 +201,7 @@ def test_learns_fails_a_loss_that_reports_the_right_value_but_trains_one_gaussia
         (-log_n.mean(-1).sum(-1).mean()).backward()
         answer.grads = {n: t[n].grad if t[n].grad is not None else torch.zeros_like(t[n]) for n in request.grad_of}
         return answer
-    result = drive("learns", unimodal, torch.Generator().manual_seed(0))
+    result = drive(CHECKS["learns"], unimodal, torch.Generator().manual_seed(0))
     assert not result.passed and result.mistake == "trains_wrong_model"
 
 
@@ -395,8 +209,8 @@ def test_every_mistake_is_described():
     for key, mistake in MISTAKES.items():
         assert mistake.id == key and mistake.name and mistake.nudge and mistake.maths and mistake.fix
     g = torch.Generator().manual_seed(0)
-    args = C._mixture_args(g, lead=(4, 2), d=3, k=2)
-    assert set(C._wrong_values(args["pi"], args["mu"], args["sigma"], args["z_next"])) <= set(MISTAKES)
+    args = C.mixture_args(g, lead=(4, 2), d=3, k=2)
+    assert set(M.wrong_values(args)) <= set(MISTAKES)
 
 
 def test_points_are_unchanged():
@@ -412,11 +226,37 @@ def test_an_oracle_failure_is_the_callers_not_the_students():
     def gone(request):
         raise Gone("the sandbox died")
     with pytest.raises(Gone):
-        drive("mixture", gone)
+        drive(CHECKS["mixture"], gone)
 
 
 def test_a_non_finite_value_is_blamed_on_underflow_only_where_the_naive_route_underflows():
     def nan_answer(pi, mu, sigma, z):
         return correct(pi, mu, sigma, z) + torch.log(-sigma).sum()
-    result = drive("mixture", local_oracle(nan_answer), torch.Generator().manual_seed(0))
+    result = drive(CHECKS["mixture"], local_oracle(nan_answer), torch.Generator().manual_seed(0))
     assert not result.passed and result.mistake is None and "log of a negative number" in result.message
+
+
+# ---------------------------------------------------------------- the registry
+
+def test_each_check_is_declared_once_where_its_judge_is():
+    assert [c.judge.__name__ for c in CHECKS.values()] == list(CHECKS)
+    assert all(c.name == n and c.note and c.description for n, c in CHECKS.items())
+    assert [n for n, c in CHECKS.items() if c.slow] == ["learns"]
+    with pytest.raises(ValueError, match="declared twice"):
+        MDN_LOSS.check(points=1, description="again")(C.mixture)
+    assert list(CHECKS) == ["returns_scalar", "single_gaussian", "mixture", "far_from_means", "leading_dims",
+                            "gradients", "learns"]
+
+
+def test_checks_are_found_by_name_across_exercises():
+    assert find_check("mixture") == (MDN_LOSS, CHECKS["mixture"])
+    assert EXERCISES["mdn_loss"] is MDN_LOSS and MDN_LOSS.max_points == 10
+    with pytest.raises(KeyError, match="unknown check 'nope'; the checks are returns_scalar"):
+        find_check("nope")
+
+
+def test_a_check_cell_is_written_and_recognised_the_same_way():
+    for name in CHECKS:
+        source = check_cell_source(name, MDN_LOSS.function)
+        assert check_cell_pattern(MDN_LOSS.function).match(source).group("name") == name
+    assert not check_cell_pattern("other_fn").match(check_cell_source("mixture", "mdn_loss"))

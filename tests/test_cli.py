@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from mdn_course import MDNRNN
+from mdn_course.model import load_checkpoint
 from mdn_course.tools.bench import find_modes
 
 
@@ -23,6 +24,9 @@ def test_train_command_saves_a_loadable_checkpoint(tmp_path):
     saved = torch.load(out, weights_only=True)
     model = MDNRNN(**saved["config"])
     model.load_state_dict(saved["state_dict"])
+    again, checkpoint = load_checkpoint(out)
+    assert checkpoint["history"]["train_nll"] and all(torch.equal(a, b) for a, b in
+                                                      zip(again.state_dict().values(), model.state_dict().values()))
 
 
 def test_unknown_command_is_a_usage_error():

@@ -28,7 +28,7 @@ import pytest
 
 from mdn_course import links
 from mdn_course.tools import notebook_sync
-from mdn_course.tools.notebook_runner import NOTEBOOK_DIR
+from mdn_course.tools.notebooks import NOTEBOOK_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -101,9 +101,9 @@ def test_install_cell_clones_installs_and_finds_the_narration(tmp_path):
     runtime = ("import sys, types\n"
                "sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
                f"exec(compile({cell!r}, 'install-cell', 'exec'))\n"
-               "import mdn_course, mdn_course.narration.player as player\n"
+               "import mdn_course, mdn_course.narration.locate as locate\n"
                "print('package', mdn_course.__file__)\n"
-               "print('audio', player.find_audio('00_welcome'))\n")
+               "print('audio', locate.find_audio('00_welcome'))\n")
     for attempt in ("first run", "second run (clone already there)"):
         result = subprocess.run([str(python), "-c", runtime], cwd=content, env=env, capture_output=True,
                                 text=True, timeout=600)

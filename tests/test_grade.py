@@ -5,68 +5,29 @@ honest mistakes, tampered notebooks, and attacks on the grader from attacks.py) 
 ``--jobs 2``; every row is compared with make_corpus.EXPECTED. The escape probes that need this
 run's paths, and the proofs that every probe really probes, are in test_grade_attacks.py.
 Without a working bubblewrap the grader refuses (exit 2), and so do these tests: they skip
-with the reason, except the fail-closed test itself.
+with the reason (the ``working_sandbox`` fixture), except the fail-closed test itself.
 """
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from mdn_course.exercise.checks import CHECKS, run_all_checks
-from mdn_course.grading import limits, report, sandbox, submission
-from mdn_course.grading.gradescope import results_json
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "tests" / "grading_corpus"
-SANDBOX_OK, SANDBOX_WHY = sandbox.probe()
-needs_sandbox = pytest.mark.skipif(not SANDBOX_OK, reason=f"no working sandbox here: {SANDBOX_WHY}")
-GRADE_OPTS = ["--jobs", "2", "--timeout", "60", "--request-timeout", "5", "--memory-mb", "1024"]
-
-
-def _load_corpus_module():
-    spec = importlib.util.spec_from_file_location("make_corpus", CORPUS / "make_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-mc = _load_corpus_module()
-
-
-def grade(*args, env=None, timeout=900):
-    env = dict(os.environ if env is None else env, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "mdn_course", "grade", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def rows_of(path):
-    with open(path, encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def assert_row(row, exp):
-    assert row["status"] == exp["status"], row["message"]
-    assert int(row["max_points"]) == sum(c.points for c in CHECKS.values())
-    for check, spec in CHECKS.items():
-        assert int(row[check]) == (spec.points if check in exp["passed"] else 0), f"{check}: {row['message']}"
-    assert int(row["points"]) == exp["points"], row["message"]
-    for word in exp["words"]:
-        assert word in row["message"], f"{word!r} missing from: {row['message']}"
+from grading_helpers import CORPUS, GRADE_OPTS, ROOT, assert_row, grade, mc, rows_of
+from mdn_course.exercise import CHECKS, MDN_LOSS, run_all_checks
+from mdn_course.exercise.answer_cell import AnswerCells, InvalidNotebook, read_answer, strip_markers
+from mdn_course.grading import limits, report, submission
+from mdn_course.grading.gradescope.results import results_json
+from mdn_course.sandboxed.oracle import answer_namespace
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    if not SANDBOX_OK:
-        pytest.skip(f"no working sandbox here: {SANDBOX_WHY}")
+def graded(tmp_path_factory, working_sandbox):
     tmp = tmp_path_factory.mktemp("grading")
     out = tmp / "out" / "grades.csv"
     feedback = tmp / "out" / "feedback"
@@ -139,7 +100,7 @@ def test_gradescope_results_from_a_row(graded):
                          {c: int(row[c]) for c in CHECKS}, row["message"],
                          passed={c: "ok" for c in CHECKS if int(row[c])},
                          failed={c: "diagnostic" for c in CHECKS if not int(row[c])})
-    res = results_json([rebuilt])
+    res = results_json([rebuilt], MDN_LOSS)
     assert res["score"] == 8.0 and len(res["tests"]) == len(CHECKS)
     far = next(t for t in res["tests"] if t["name"].startswith("far_from_means"))
     assert far == {"name": far["name"], "score": 0.0, "max_score": 2.0, "status": "failed", "output": "diagnostic"}
@@ -155,9 +116,8 @@ HONEST = ["01_correct", "02_wrong_sign", "03_mean_over_dims", "04_missing_log_we
 @pytest.mark.parametrize("name", HONEST)
 def test_trusted_judge_agrees_with_the_notebook_checks(graded, name):
     """For honest answers, the sandboxed judge's verdicts equal run_all_checks in-process (the nbval path)."""
-    sub = submission.load(CORPUS / f"{name}.ipynb")
-    namespace = {"math": math, "torch": torch}
-    exec(sub.source, namespace)
+    namespace = answer_namespace(MDN_LOSS.function)
+    exec(read_answer(CORPUS / f"{name}.ipynb").source, namespace)
     local = run_all_checks(namespace["mdn_loss"])
     row = next(r for r in graded["rows"] if Path(r["submission"]).stem == name)
     assert {c: int(row[c]) > 0 for c in CHECKS} == {c: r.passed for c, r in local.items()}
@@ -165,8 +125,7 @@ def test_trusted_judge_agrees_with_the_notebook_checks(graded, name):
 
 # ---------------------------------------------------------------- exercise notebooks, fail closed, usage
 
-@needs_sandbox
-def test_distributed_exercise_notebooks(tmp_path):
+def test_distributed_exercise_notebooks(tmp_path, working_sandbox):
     """The solution notebook scores full marks untampered; the student notebook, as handed out, is not attempted."""
     subs = []
     for name in ("03_exercise_mdn_loss.ipynb", "03_exercise_mdn_loss_student.ipynb"):
@@ -227,20 +186,20 @@ def test_usage_errors_exit_2(tmp_path):
 def test_reading_is_bounded(tmp_path):
     """A notebook over the size cap is refused unread; an answer over its cap is refused before any scan."""
     big = tmp_path / "big.ipynb"
-    big.write_bytes(b"{" + b" " * (submission.MAX_NOTEBOOK_BYTES + 10))
-    with pytest.raises(submission.InvalidSubmission, match="over 8 MiB"):
-        submission.load(big)
-    with pytest.raises(submission.InvalidSubmission, match="over the limit"):
-        submission.load(CORPUS / "40_huge_answer.ipynb")
+    big.write_bytes(b"{" + b" " * (8 * 2 ** 20 + 10))
+    with pytest.raises(InvalidNotebook, match="over 8 MiB"):
+        submission.load(big, MDN_LOSS)
+    with pytest.raises(InvalidNotebook, match="over the limit"):
+        submission.load(CORPUS / "40_huge_answer.ipynb", MDN_LOSS)
 
 
 def test_magics_are_commented_out_and_markers_stripped():
-    sub = submission.Submission(Path("s.ipynb"), ["%matplotlib inline\n!pip install x\ndef mdn_loss(a, b, c, d):\n"
-                                                  "    return a\n"], [0], False)
+    sub = AnswerCells(Path("s.ipynb"), ["%matplotlib inline\n!pip install x\ndef mdn_loss(a, b, c, d):\n"
+                                        "    return a\n"], [0], False)
     assert "# (magic removed by the grader) %matplotlib inline" in sub.source
     assert "# (magic removed by the grader) !pip install x" in sub.source
     src = "# NBVAL_SKIP\n#NBVAL_RAISES_EXCEPTION\ndef mdn_loss(pi, mu, sigma, z_next):\n    return pi\n"
-    assert "NBVAL" not in submission.strip_markers(src) and "def mdn_loss" in submission.strip_markers(src)
+    assert "NBVAL" not in strip_markers(src) and "def mdn_loss" in strip_markers(src)
 
 
 def test_feedback_manifest_never_deletes_what_it_did_not_list(tmp_path):
@@ -253,3 +212,14 @@ def test_feedback_manifest_never_deletes_what_it_did_not_list(tmp_path):
     assert outside.exists() and (tmp_path / "notes.md").exists() and not (tmp_path / "ok.md").exists()
     assert strays == ["notes.md"]
     outside.unlink()
+
+
+def test_the_old_command_names_the_new_one_and_still_grades(tmp_path):
+    """Instructors' scripts that call `python -m mdn_course.grade` keep working, and are told the new command."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "mdn_course.grade", str(CORPUS / "19_no_answer.ipynb"),
+                           "--out", str(tmp_path / "g.csv"), "--no-sandbox", "--jobs", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "is now `python -m mdn_course grade`" in proc.stderr
+    assert rows_of(tmp_path / "g.csv")[0]["status"] == "invalid"

@@ -26,15 +26,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from mdn_course.exercise.checks import CHECKS, run_all_checks
+from grading_helpers import CORPUS, GRADE_OPTS, ROOT, assert_row, grade, mc, rows_of
+from mdn_course.exercise import CHECKS, MDN_LOSS, run_all_checks
 from mdn_course.grading import limits, sandbox
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_grade import CORPUS, GRADE_OPTS, ROOT, SANDBOX_OK, SANDBOX_WHY, assert_row, grade, mc, rows_of  # noqa: E402
+from mdn_course.sandboxed import oracle
 
 A = mc.A
 IS_ROOT = os.geteuid() == 0
-pytestmark = pytest.mark.skipif(not SANDBOX_OK, reason=f"no working sandbox here: {SANDBOX_WHY}")
+pytestmark = pytest.mark.usefixtures("working_sandbox")
 
 
 class _Listener:
@@ -82,7 +81,7 @@ def _root_only(folder: Path):
 
 
 @pytest.fixture(scope="module")
-def probes(tmp_path_factory):
+def probes(tmp_path_factory, working_sandbox):
     tmp = tmp_path_factory.mktemp("probes")
     sentinels = [tmp / "sentinel.txt"]
     fd, other = tempfile.mkstemp(prefix="mdn-grade-sentinel-", dir="/var/tmp")
@@ -225,7 +224,7 @@ def _look_around(extra_binds, secret, unix_path):
     started = sandbox.start(sandbox=True, limit=limits.Limits(), extra_binds=extra_binds)
     try:
         source = f"SECRET = {str(secret)!r}\nUNIX = {str(unix_path)!r}\n" + _LOOK_AROUND
-        started.proc.stdin.write(json.dumps({"source": source}).encode() + b"\n")
+        started.proc.stdin.write(oracle.encode_hello(oracle.Hello(source, MDN_LOSS.function, MDN_LOSS.args)))
         started.proc.stdin.flush()
         outside_uids = set()
         deadline = time.monotonic() + 60
@@ -241,8 +240,8 @@ def _look_around(extra_binds, secret, unix_path):
         line = started.proc.stdout.readline()
     finally:
         started.kill()
-    reply = json.loads(line)
-    return json.loads(reply["error"].split("REPORT", 1)[1]), outside_uids
+    reply = oracle.decode_start_reply(line)
+    return json.loads(reply.error.split("REPORT", 1)[1]), outside_uids
 
 
 def test_the_sandbox_sees_python_torch_numpy_and_nothing_of_ours(tmp_path):

@@ -1,4 +1,7 @@
-"""The Gradescope autograder bundle: its files, and run_autograder against a folder laid out like /autograder."""
+"""The Gradescope autograder bundle: its files, and run_autograder against a folder laid out like /autograder.
+
+run_autograder runs the package source the bundle carries (PYTHONPATH points at it, where setup.sh
+would pip-install it), not whatever ``mdn_course`` this interpreter has installed."""
 from __future__ import annotations
 
 import json
@@ -11,12 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mdn_course.exercise.checks import CHECKS
-from mdn_course.grading import sandbox
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "tests" / "grading_corpus"
-SANDBOX_OK, SANDBOX_WHY = sandbox.probe()
+from grading_helpers import CORPUS, ROOT
+from mdn_course.exercise import CHECKS
+from mdn_course.grading.gradescope.bundle import write_bundle
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,10 @@ def test_bundle_holds_setup_run_and_the_package(bundle):
     assert modes["setup.sh"] == 0o755 and modes["run_autograder"] == 0o755
     assert "mdn_course_src/pyproject.toml" in modes
     assert "mdn_course_src/mdn_course/grading/judge.py" in modes
-    assert "mdn_course_src/mdn_course/exercise/oracle.py" in modes
+    assert "mdn_course_src/mdn_course/sandboxed/oracle.py" in modes
+    for data in ("mdn_course/grading/gradescope/setup.sh", "mdn_course/grading/gradescope/run_autograder",
+                 "mdn_course/assistant/faq.json"):   # package data: what pip installs from the bundle
+        assert f"mdn_course_src/{data}" in modes
     setup = (bundle["source"] / "setup.sh").read_text()
     assert "bubblewrap" in setup and "python3" in setup and "download.pytorch.org/whl/cpu" in setup
     assert "pip install /autograder/source/mdn_course_src" in setup
@@ -52,6 +55,7 @@ def _run_autograder(bundle, root: Path, notebook: Path):
     (root / "submission").mkdir(parents=True)
     shutil.copy(notebook, root / "submission" / "exercise.ipynb")
     env = dict(os.environ, MDN_AUTOGRADER_ROOT=str(root), MDN_AUTOGRADER_PYTHON=sys.executable,
+               PYTHONPATH=str(bundle["source"] / "mdn_course_src"),   # the code the bundle carries, as installed
                MDN_GRADE_EXTRA_ARGS="--request-timeout 5 --memory-mb 1024", OMP_NUM_THREADS="1")
     proc = subprocess.run([str(bundle["source"] / "run_autograder")], cwd=root, env=env, capture_output=True,
                           text=True, timeout=600)
@@ -59,9 +63,8 @@ def _run_autograder(bundle, root: Path, notebook: Path):
     return json.loads((root / "results" / "results.json").read_text())
 
 
-@pytest.mark.skipif(not SANDBOX_OK, reason=f"no working sandbox here: {SANDBOX_WHY}")
 @pytest.mark.parametrize("name, score", [("01_correct", 10.0), ("05_naive_logsumexp", 8.0)])
-def test_run_autograder_writes_gradescope_results(bundle, tmp_path, name, score):
+def test_run_autograder_writes_gradescope_results(bundle, tmp_path, name, score, working_sandbox):
     results = _run_autograder(bundle, tmp_path / "autograder", CORPUS / f"{name}.ipynb")
     assert results["score"] == score
     tests = results["tests"]
@@ -81,7 +84,8 @@ def test_run_autograder_without_a_sandbox_scores_nothing_and_says_why(bundle, tm
     tools.mkdir()
     for tool in ("bash", "mkdir"):
         os.symlink(shutil.which(tool), tools / tool)
-    env = dict(os.environ, MDN_AUTOGRADER_ROOT=str(root), MDN_AUTOGRADER_PYTHON=sys.executable, PATH=str(tools))
+    env = dict(os.environ, MDN_AUTOGRADER_ROOT=str(root), MDN_AUTOGRADER_PYTHON=sys.executable,
+               PATH=str(tools), PYTHONPATH=str(bundle["source"] / "mdn_course_src"))
     env.pop("MDN_GRADE_EXTRA_ARGS", None)
     proc = subprocess.run([str(bundle["source"] / "run_autograder")], cwd=root, env=env, capture_output=True,
                           text=True, timeout=300)
@@ -93,8 +97,6 @@ def test_run_autograder_without_a_sandbox_scores_nothing_and_says_why(bundle, tm
 
 def test_a_bundle_for_containers_without_user_namespaces_defaults_to_no_sandbox(tmp_path):
     """Where Gradescope's container cannot run bubblewrap, the bundle can default to --no-sandbox (uid 65534)."""
-    from mdn_course.grading.gradescope import write_bundle
-
     with zipfile.ZipFile(write_bundle(tmp_path / "a.zip", ["--no-sandbox"])) as z:
         run = z.read("run_autograder").decode()
         setup = z.read("setup.sh").decode()

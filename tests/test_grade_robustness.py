@@ -13,39 +13,42 @@ from pathlib import Path
 
 import pytest
 
-from mdn_course.grading import cli, sandbox
-from mdn_course.grading.judge import Options
-from mdn_course.grading.submission import InvalidSubmission, load
+from mdn_course.exercise import MDN_LOSS
+from mdn_course.exercise.answer_cell import InvalidNotebook
+from mdn_course.grading import batch, submission
+from mdn_course.grading.options import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "notebooks" / "03_exercise_mdn_loss.ipynb"
 CORRECT = ROOT / "tests" / "grading_corpus" / "01_correct.ipynb"
-SANDBOX_OK, SANDBOX_WHY = sandbox.probe()
+
+
+def load(path):
+    return submission.load(path, MDN_LOSS)
 
 
 def test_a_symbolic_link_is_never_followed_even_to_the_solution(tmp_path):
     link = tmp_path / "me.ipynb"
     link.symlink_to(SOLUTION)
-    with pytest.raises(InvalidSubmission, match="symbolic link"):
+    with pytest.raises(InvalidNotebook, match="symbolic link"):
         load(link)
 
 
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "me.ipynb"
     os.mkfifo(fifo)
-    with pytest.raises(InvalidSubmission, match="not a regular file"):
+    with pytest.raises(InvalidNotebook, match="not a regular file"):
         load(fifo)  # a blocking open() would hang here until pytest-timeout
 
 
 def test_deeply_nested_json_is_invalid_not_a_crash(tmp_path):
     deep = tmp_path / "me.ipynb"
     deep.write_text("[" * 200_000 + "]" * 200_000)
-    with pytest.raises(InvalidSubmission, match="nested too deeply"):
+    with pytest.raises(InvalidNotebook, match="nested too deeply"):
         load(deep)
 
 
-@pytest.mark.skipif(not SANDBOX_OK, reason=f"no working sandbox here: {SANDBOX_WHY}")
-def test_one_batch_grades_the_honest_one_and_gives_every_broken_file_its_row(tmp_path):
+def test_one_batch_grades_the_honest_one_and_gives_every_broken_file_its_row(tmp_path, working_sandbox):
     subs = tmp_path / "subs"
     subs.mkdir()
     (subs / "a_correct.ipynb").write_bytes(CORRECT.read_bytes())
@@ -79,8 +82,7 @@ def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path, monkeypatch)
     import fake_grading
 
     opts = Options(use_sandbox=False)
-    jobs = [(Path(name), name, f"{i}:{name}") for i, name in enumerate(["first", "dies", "third", "fourth"])]
-    rows = cli._grade_all(jobs, b"secret", opts, 2, grade=fake_grading.grade)
+    rows = batch.grade_paths(["first", "dies", "third", "fourth"], opts, 2, secret=b"secret", grade=fake_grading.grade)
     assert [r.submission for r in rows] == ["first", "dies", "third", "fourth"]
     assert [r.status for r in rows] == ["ok", "error", "ok", "ok"]
     assert "worker process died" in rows[1].message

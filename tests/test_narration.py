@@ -1,4 +1,4 @@
-"""Tests of the narration subsystem (mdn_course.narration, mdn_course.narration.build).
+"""Tests of the narration subsystem (mdn_course.narration: locate, player, pack; build and cli).
 
 The first test guards the repository itself: every narration script must have
 audio built from its current text (run `python -m mdn_course narration build`
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from mdn_course.narration import player as narration
 from mdn_course.narration import build as nb
 from mdn_course.narration import cli as narration_cli
+from mdn_course.narration import locate, pack, player
 
 
 # --------------------------------------------------------------------------
@@ -29,7 +29,7 @@ from mdn_course.narration import cli as narration_cli
 
 
 def test_repository_audio_is_up_to_date():
-    root = narration.REPO_NARRATION_DIR
+    root = locate.REPO_NARRATION_DIR
     scripts = nb.list_scripts(root)
     assert scripts, f"no narration scripts found in {root}/scripts"
     problems = nb.check(root)
@@ -40,11 +40,11 @@ def test_repository_audio_is_up_to_date():
 
 
 def test_repository_manifest_is_complete():
-    manifest = nb.load_manifest(narration.REPO_NARRATION_DIR)
+    manifest = nb.load_manifest(locate.REPO_NARRATION_DIR)
     for seg, entry in manifest["segments"].items():
         for key in ("script_sha256", "engine", "voice", "settings", "mp3_sha256", "duration_s"):
             assert key in entry, f"{seg}: manifest entry lacks {key}"
-    assert (narration.REPO_NARRATION_DIR / "VOICE_LICENSE.md").is_file()
+    assert (locate.REPO_NARRATION_DIR / "VOICE_LICENSE.md").is_file()
 
 
 # --------------------------------------------------------------------------
@@ -55,12 +55,12 @@ def test_repository_manifest_is_complete():
 @pytest.fixture
 def iso(tmp_path, monkeypatch):
     """Isolate the locator: no env dir, fake repo dir, cwd and cache in tmp_path."""
-    for var in (narration.ENV_DIR, narration.ENV_URL, narration.ENV_DRIVE_ID):
+    for var in (locate.ENV_DIR, pack.ENV_URL, pack.ENV_DRIVE_ID):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(narration, "REPO_NARRATION_DIR", tmp_path / "repo" / "narration")
-    monkeypatch.setattr(narration, "DEFAULT_PACK_URL", "")
-    monkeypatch.setattr(narration, "DEFAULT_DRIVE_ID", "")
-    monkeypatch.setattr(narration, "_auto_download_attempted", False)
+    monkeypatch.setattr(locate, "REPO_NARRATION_DIR", tmp_path / "repo" / "narration")
+    monkeypatch.setattr(pack, "DEFAULT_PACK_URL", "")
+    monkeypatch.setattr(pack, "DEFAULT_DRIVE_ID", "")
+    monkeypatch.setattr(player, "_auto_download_attempted", False)
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     work = tmp_path / "work" / "notebooks"
@@ -86,7 +86,7 @@ class Captured:
         self.objects = []
         import IPython.display
 
-        monkeypatch.setattr(narration, "_in_notebook", lambda: True)
+        monkeypatch.setattr(player, "_in_notebook", lambda: True)
         monkeypatch.setattr(IPython.display, "display", lambda obj: self.objects.append(obj))
 
     @property
@@ -143,43 +143,43 @@ GOOD_PACK = {
 
 def test_locator_order_env_var_wins(iso, monkeypatch):
     env = make_segment(iso / "env", "s1", "env text", b"env")
-    repo = make_segment(narration.REPO_NARRATION_DIR, "s1", "repo text", b"repo")
+    repo = make_segment(locate.REPO_NARRATION_DIR, "s1", "repo text", b"repo")
     cwd = make_segment(iso / "work" / "narration", "s1", "cwd text", b"cwd")
-    cache = make_segment(narration.cache_dir(), "s1", "cache text", b"cache")
+    cache = make_segment(locate.cache_dir(), "s1", "cache text", b"cache")
 
-    monkeypatch.setenv(narration.ENV_DIR, str(env))
-    assert narration.candidate_dirs()[:1] == [env]
-    assert narration.narration_dir() == env
-    assert narration.find_audio("s1").read_bytes() == b"env"
-    assert narration.find_transcript("s1") == "env text"
+    monkeypatch.setenv(locate.ENV_DIR, str(env))
+    assert locate.candidate_dirs()[:1] == [env]
+    assert locate.narration_dir() == env
+    assert locate.find_audio("s1").read_bytes() == b"env"
+    assert locate.find_transcript("s1") == "env text"
 
-    monkeypatch.delenv(narration.ENV_DIR)
-    assert narration.find_audio("s1").read_bytes() == b"repo"
+    monkeypatch.delenv(locate.ENV_DIR)
+    assert locate.find_audio("s1").read_bytes() == b"repo"
 
-    monkeypatch.setattr(narration, "REPO_NARRATION_DIR", iso / "missing")
-    assert narration.find_audio("s1").read_bytes() == b"cwd"  # found in a parent of cwd
+    monkeypatch.setattr(locate, "REPO_NARRATION_DIR", iso / "missing")
+    assert locate.find_audio("s1").read_bytes() == b"cwd"  # found in a parent of cwd
 
     monkeypatch.chdir(iso)
-    assert narration.find_transcript("s1") == "cache text"
-    assert narration.candidate_dirs() == [cache]
-    assert narration.find_audio("nope") is None
-    assert narration.find_transcript("nope") is None
+    assert locate.find_transcript("s1") == "cache text"
+    assert locate.candidate_dirs() == [cache]
+    assert locate.find_audio("nope") is None
+    assert locate.find_transcript("nope") is None
     del repo, cwd
 
 
 def test_locator_falls_through_per_file(iso, monkeypatch):
     # Scripts in the repo, audio only in the cache (a downloaded pack).
-    make_segment(narration.REPO_NARRATION_DIR, "s1", "repo text", None)
-    make_segment(narration.cache_dir(), "s1", None, b"cache")
-    assert narration.find_transcript("s1") == "repo text"
-    assert narration.find_audio("s1").read_bytes() == b"cache"
+    make_segment(locate.REPO_NARRATION_DIR, "s1", "repo text", None)
+    make_segment(locate.cache_dir(), "s1", None, b"cache")
+    assert locate.find_transcript("s1") == "repo text"
+    assert locate.find_audio("s1").read_bytes() == b"cache"
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/b", "", ".hidden", "x" * 200, "a b"])
 def test_bad_segment_ids(iso, bad, capsys):
     with pytest.raises(ValueError):
-        narration.find_audio(bad)
-    narration.play(bad)  # never raises
+        locate.find_audio(bad)
+    player.play(bad)  # never raises
     assert "invalid narration segment id" in capsys.readouterr().out
 
 
@@ -190,9 +190,9 @@ def test_bad_segment_ids(iso, bad, capsys):
 
 def test_play_with_audio_in_notebook(iso, monkeypatch):
     audio = b"ID3\x00fake-mp3-bytes"
-    make_segment(narration.REPO_NARRATION_DIR, "03_intuition", "Left or right?\n\nA <b> & c.", audio)
+    make_segment(locate.REPO_NARRATION_DIR, "03_intuition", "Left or right?\n\nA <b> & c.", audio)
     cap = Captured(monkeypatch)
-    narration.play("03_intuition")
+    player.play("03_intuition")
     view = cap.one
     page = view._repr_html_()
     assert "<audio controls" in page
@@ -202,20 +202,20 @@ def test_play_with_audio_in_notebook(iso, monkeypatch):
     assert repr(view) == "[narration: 03_intuition]"
     assert str(iso) not in page  # no absolute paths: nbval-stable
 
-    narration.play("03_intuition")
+    player.play("03_intuition")
     assert cap.objects[1]._repr_html_() == page  # deterministic
 
 
 def test_play_outside_notebook_prints_transcript(iso, capsys):
-    make_segment(narration.REPO_NARRATION_DIR, "s1", "Spoken words.", b"ID3")
-    narration.play("s1")
+    make_segment(locate.REPO_NARRATION_DIR, "s1", "Spoken words.", b"ID3")
+    player.play("s1")
     assert capsys.readouterr().out == "[narration: s1]\nSpoken words.\n"
 
 
 def test_play_audio_missing(iso, monkeypatch, capsys):
-    make_segment(narration.REPO_NARRATION_DIR, "s1", "Only text here.", None)
+    make_segment(locate.REPO_NARRATION_DIR, "s1", "Only text here.", None)
     cap = Captured(monkeypatch)
-    narration.play("s1")
+    player.play("s1")
     page = cap.one._repr_html_()
     assert "<audio" not in page
     assert "<details open><summary>Transcript</summary><p>Only text here.</p>" in page
@@ -224,51 +224,51 @@ def test_play_audio_missing(iso, monkeypatch, capsys):
     assert "\n" not in note and "mdn_course narration fetch" in note
     assert repr(cap.one) == f"[narration: s1]\n{note}"
 
-    monkeypatch.setattr(narration, "_in_notebook", lambda: False)
-    narration.play("s1")
+    monkeypatch.setattr(player, "_in_notebook", lambda: False)
+    player.play("s1")
     assert "Only text here." in capsys.readouterr().out
 
 
 def test_play_transcript_missing(iso, monkeypatch, capsys):
-    make_segment(narration.REPO_NARRATION_DIR, "s1", None, b"ID3")
+    make_segment(locate.REPO_NARRATION_DIR, "s1", None, b"ID3")
     cap = Captured(monkeypatch)
-    narration.play("s1")
-    narration.play("nothing_at_all")
+    player.play("s1")
+    player.play("nothing_at_all")
     with_audio, nothing = (v._repr_html_() for v in cap.objects)
     assert "<audio" in with_audio and "transcript 's1' not found" in cap.objects[0].note
     assert "<audio" not in nothing and "<details" not in nothing
     assert "Narration 'nothing_at_all' not found" in nothing
 
-    monkeypatch.setattr(narration, "_in_notebook", lambda: False)
-    narration.play("nothing_at_all")
+    monkeypatch.setattr(player, "_in_notebook", lambda: False)
+    player.play("nothing_at_all")
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2 and "not found" in out[1]
 
 
 def test_play_does_not_download_outside_colab(iso, monkeypatch):
     calls = []
-    monkeypatch.setattr(narration, "download_pack", lambda *a, **k: calls.append(1))
-    make_segment(narration.REPO_NARRATION_DIR, "s1", "text", None)
-    narration.play("s1")
+    monkeypatch.setattr(player, "download_pack", lambda *a, **k: calls.append(1))
+    make_segment(locate.REPO_NARRATION_DIR, "s1", "text", None)
+    player.play("s1")
     assert calls == []
 
 
 def test_play_in_colab_downloads_pack_once(iso, monkeypatch, http_dir):
     served, base = http_dir
     make_pack(served / "pack.zip", GOOD_PACK)
-    monkeypatch.setenv(narration.ENV_URL, f"{base}/pack.zip")
+    monkeypatch.setenv(pack.ENV_URL, f"{base}/pack.zip")
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     cap = Captured(monkeypatch)
 
-    narration.play("01_intro")
+    player.play("01_intro")
     page = cap.one._repr_html_()
     assert base64.b64encode(b"ID3-downloaded").decode() in page
     assert "Downloaded transcript." in page
-    assert (narration.cache_dir() / "audio" / "01_intro.mp3").is_file()
+    assert (locate.cache_dir() / "audio" / "01_intro.mp3").is_file()
 
     calls = []
-    monkeypatch.setattr(narration, "download_pack", lambda *a, **k: calls.append(1))
-    narration.play("02_not_in_pack")
+    monkeypatch.setattr(player, "download_pack", lambda *a, **k: calls.append(1))
+    player.play("02_not_in_pack")
     assert calls == []  # attempted once per process only
 
 
@@ -283,23 +283,23 @@ def test_download_pack_over_http(iso, http_dir):
     dest = iso / "dl"
     make_segment(dest, "old_segment", "old", b"old")  # replaced wholesale
 
-    assert narration.download_pack(dest, url=f"{base}/pack.zip", quiet=True) == dest
+    assert pack.download_pack(dest, url=f"{base}/pack.zip", quiet=True) == dest
     assert (dest / "audio" / "01_intro.mp3").read_bytes() == b"ID3-downloaded"
     assert (dest / "manifest.json").is_file()
     assert not (dest / "audio" / "old_segment.mp3").exists()
     assert sorted(p.name for p in iso.iterdir() if p.name.startswith(".narration")) == []
 
-    with pytest.raises(narration.NarrationPackError):
-        narration.download_pack(dest, url=f"{base}/missing.zip", quiet=True)
+    with pytest.raises(pack.NarrationPackError):
+        pack.download_pack(dest, url=f"{base}/missing.zip", quiet=True)
     assert (dest / "audio" / "01_intro.mp3").is_file()  # failed download keeps the old pack
 
 
 def test_download_pack_defaults_to_cache_and_env(iso, monkeypatch, http_dir):
     served, base = http_dir
     make_pack(served / "pack.zip", GOOD_PACK)
-    monkeypatch.setenv(narration.ENV_URL, f"{base}/pack.zip")
-    assert narration.download_pack(quiet=True) == narration.cache_dir()
-    assert narration.find_audio("01_intro") == narration.cache_dir() / "audio" / "01_intro.mp3"
+    monkeypatch.setenv(pack.ENV_URL, f"{base}/pack.zip")
+    assert pack.download_pack(quiet=True) == locate.cache_dir()
+    assert locate.find_audio("01_intro") == locate.cache_dir() / "audio" / "01_intro.mp3"
 
 
 def test_download_pack_with_gdown(iso, monkeypatch):
@@ -313,19 +313,19 @@ def test_download_pack_with_gdown(iso, monkeypatch):
         return output
 
     monkeypatch.setattr(gdown, "download", fake_download)
-    monkeypatch.setenv(narration.ENV_DRIVE_ID, "FILE_ID_123")
-    dest = narration.download_pack(iso / "dl", quiet=True)
+    monkeypatch.setenv(pack.ENV_DRIVE_ID, "FILE_ID_123")
+    dest = pack.download_pack(iso / "dl", quiet=True)
     assert seen["id"] == "FILE_ID_123"
     assert (dest / "scripts" / "01_intro.txt").read_text() == "Downloaded transcript."
 
     monkeypatch.setattr(gdown, "download", lambda **kwargs: None)  # gdown's failure mode
-    with pytest.raises(narration.NarrationPackError):
-        narration.download_pack(iso / "dl2", drive_id="X", quiet=True)
+    with pytest.raises(pack.NarrationPackError):
+        pack.download_pack(iso / "dl2", drive_id="X", quiet=True)
 
 
 def test_download_pack_without_source(iso):
-    with pytest.raises(narration.NarrationPackError, match="no narration pack source"):
-        narration.download_pack(iso / "dl")
+    with pytest.raises(pack.NarrationPackError, match="no narration pack source"):
+        pack.download_pack(iso / "dl")
 
 
 @pytest.mark.parametrize(
@@ -336,8 +336,8 @@ def test_download_pack_without_source(iso):
 def test_rejects_unsafe_or_unexpected_members(iso, http_dir, bad_name):
     served, base = http_dir
     make_pack(served / "bad.zip", {**GOOD_PACK, bad_name: b"x"})
-    with pytest.raises(narration.NarrationPackError):
-        narration.download_pack(iso / "dl", url=f"{base}/bad.zip", quiet=True)
+    with pytest.raises(pack.NarrationPackError):
+        pack.download_pack(iso / "dl", url=f"{base}/bad.zip", quiet=True)
     assert not (iso / "dl").exists()
     assert not (iso / "evil.txt").exists()
 
@@ -350,15 +350,15 @@ def test_rejects_symlinks_and_incomplete_packs(iso):
         info = zipfile.ZipInfo("audio/x.mp3")
         info.external_attr = (0o120777) << 16
         zf.writestr(info, "/etc/passwd")
-    with pytest.raises(narration.NarrationPackError, match="symlink"):
-        narration.validate_pack(link)
+    with pytest.raises(pack.NarrationPackError, match="symlink"):
+        pack.validate_pack(link)
     no_audio = make_pack(iso / "na.zip", {"manifest.json": b"{}"})
-    with pytest.raises(narration.NarrationPackError, match="no audio"):
-        narration.validate_pack(no_audio)
+    with pytest.raises(pack.NarrationPackError, match="no audio"):
+        pack.validate_pack(no_audio)
     not_zip = iso / "nz.zip"
     not_zip.write_bytes(b"<html>quota exceeded</html>")
-    with pytest.raises(narration.NarrationPackError, match="not a valid zip"):
-        narration.validate_pack(not_zip)
+    with pytest.raises(pack.NarrationPackError, match="not a valid zip"):
+        pack.validate_pack(not_zip)
 
 
 # --------------------------------------------------------------------------
@@ -408,9 +408,9 @@ def test_build_resynthesises_only_changed_scripts(tmp_path):
 def test_check_detects_hand_replaced_audio_and_cli_exit_codes(tmp_path, capsys):
     root = make_segment(tmp_path / "n", "01_a", "Text.", None)
     nb.build(root, synthesizer=FakeSynth(), log=lambda *a: None)
-    assert nb.main(["check", "--root", str(root)]) == 0
+    assert narration_cli.main(["check", "--root", str(root)]) == 0
     (root / "audio" / "01_a.mp3").write_bytes(b"other")
-    assert nb.main(["check", "--root", str(root)]) == 1
+    assert narration_cli.main(["check", "--root", str(root)]) == 1
     assert "does not match manifest" in capsys.readouterr().err
     assert narration_cli.main(["build", "--root", str(root), "--only", "zz"]) == 2
     assert "unknown segment id" in capsys.readouterr().err
@@ -423,10 +423,10 @@ def test_pack_roundtrip(iso, http_dir):
     out = nb.pack(served / "pack.zip", root)
     first = out.read_bytes()
     assert nb.pack(served / "pack.zip", root).read_bytes() == first  # reproducible
-    names = narration.validate_pack(out)
+    names = pack.validate_pack(out)
     assert sorted(names) == ["audio/01_a.mp3", "manifest.json", "scripts/01_a.txt"]
 
-    dest = narration.download_pack(iso / "dl", url=f"{base}/pack.zip", quiet=True)
+    dest = pack.download_pack(iso / "dl", url=f"{base}/pack.zip", quiet=True)
     assert nb.check(dest) == []
 
     (root / "scripts" / "01_a.txt").write_text("Changed.")
@@ -451,10 +451,10 @@ def test_real_piper_is_deterministic():
 
 def test_audio_under_the_notebook_folder_is_linked_not_embedded(iso, monkeypatch):
     audio = b"ID3-linked"
-    make_segment(narration.REPO_NARRATION_DIR, "s1", "Words.", b"ID3-repo")   # outside cwd
+    make_segment(locate.REPO_NARRATION_DIR, "s1", "Words.", b"ID3-repo")   # outside cwd
     make_segment(iso / "work" / "notebooks" / "narration", "s1", "Words.", audio)  # under cwd
     cap = Captured(monkeypatch)
-    narration.play("s1")
+    player.play("s1")
     page = cap.one._repr_html_()
     assert '<audio controls preload="none" src="narration/audio/s1.mp3">' in page
     assert "base64" not in page and str(iso) not in page
@@ -462,13 +462,13 @@ def test_audio_under_the_notebook_folder_is_linked_not_embedded(iso, monkeypatch
 
 
 def test_audio_outside_the_notebook_folder_or_in_colab_is_embedded(iso, monkeypatch):
-    make_segment(narration.REPO_NARRATION_DIR, "s1", "Words.", b"ID3-repo")
+    make_segment(locate.REPO_NARRATION_DIR, "s1", "Words.", b"ID3-repo")
     cap = Captured(monkeypatch)
-    narration.play("s1")                                    # ../../repo/narration: not served
+    player.play("s1")                                    # ../../repo/narration: not served
     assert "data:audio/mpeg;base64," + base64.b64encode(b"ID3-repo").decode() in cap.one._repr_html_()
 
     make_segment(iso / "work" / "notebooks" / "narration", "s1", "Words.", b"ID3-here")
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    narration.play("s1")                                    # Colab cannot fetch runtime files
+    player.play("s1")                                    # Colab cannot fetch runtime files
     assert "src=\"data:audio/mpeg;base64," in cap.objects[1]._repr_html_()
-    assert narration.linkable_audio("s1") is None
+    assert player.linkable_audio("s1") is None

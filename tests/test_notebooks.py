@@ -30,14 +30,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mdn_course.exercise.checks import CHECKS
-from mdn_course.exercise.student_version import (BEGIN_SOLUTION, END_SOLUTION, STUB_WIDTH, MarkerError,
-                                                 check_cells, make_student_notebook, notebook_text, out_of_sync,
-                                                 solution_notebooks, strip_solution, student_path)
+from mdn_course.exercise import CHECKS, run_all_checks
+from mdn_course.exercise.registry import Check
 from mdn_course.links import colab_url
 from mdn_course.tools.nbval_numbers import DEFAULT_TOLERANCE, Tolerance, compare_text
-from mdn_course.tools.notebook_runner import NOTEBOOK_DIR, is_narration_cell, kernel_env, series
+from mdn_course.tools.notebook_runner import is_narration_cell, kernel_env, series
 from mdn_course.tools.notebook_sync import install_cell_source, is_install_cell
+from mdn_course.tools.notebooks import NOTEBOOK_DIR, notebook_text, student_path
+from mdn_course.tools.student_version import (BEGIN_SOLUTION, END_SOLUTION, STUB_WIDTH, MarkerError, check_cells,
+                                              make_student_notebook, out_of_sync, solution_notebooks, strip_solution)
 
 REPO = Path(__file__).resolve().parent.parent
 SANITIZE = NOTEBOOK_DIR / "nbval_sanitize.cfg"
@@ -183,7 +184,6 @@ def test_answer_cell_metadata_and_stub_behaviour():
         namespace["mdn_loss"](None, None, None, None)         # ... only calling it fails
     reference = {}
     exec("import math, torch\n" + answer.source, reference)
-    from mdn_course.exercise.checks import run_all_checks
     results = run_all_checks(reference["mdn_loss"], names=["mixture", "far_from_means"])
     assert {name: result.passed for name, result in results.items()} == {"mixture": True, "far_from_means": True}
 
@@ -206,8 +206,6 @@ def test_check_cells_equal_registry():
 
 
 def test_check_cells_follow_registry_changes():
-    from mdn_course.exercise.checks import Check
-
     fake = {"b": Check("b", 3, "does b", lambda f: "ok"), "a": Check("a", 1, "does a", lambda f: "ok")}
     cells = check_cells(fake)
     assert [c.cell_type for c in cells] == ["markdown", "code", "markdown", "code"]

@@ -1,4 +1,6 @@
-"""The oracle reports what a call of the student's function did, and its wire format trusts nothing."""
+"""The oracle reports what a call of the student's function did, its protocol trusts nothing, and the
+names an answer cell sees before it runs are the exercise notebook's own."""
+import ast
 import json
 import math
 import subprocess
@@ -8,10 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from mdn_course.exercise import oracle
-from mdn_course.exercise.oracle import (Answer, ProtocolError, Request, decode_answer, decode_request,
-                                        encode_answer, encode_request, evaluate)
+from mdn_course.exercise import MDN_LOSS
+from mdn_course.sandboxed import oracle
+from mdn_course.sandboxed.oracle import (Answer, Hello, ProtocolError, Request, StartFailure, answer_namespace,
+                                         decode_answer, decode_hello, decode_request, decode_start_reply,
+                                         encode_answer, encode_hello, encode_request, encode_start_reply, evaluate,
+                                         is_probe)
 
+ARGS = MDN_LOSS.args
+ROOT = Path(__file__).resolve().parent.parent
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -72,14 +79,14 @@ def test_a_failing_backward_is_reported_not_raised():
 
 def test_request_and_answer_round_trip():
     req = request(("pi",))
-    back = decode_request(encode_request(req))
+    back = decode_request(encode_request(req), ARGS)
     assert back.grad_of == ("pi",) and all(torch.equal(back.args[n], req.args[n]) for n in req.args)
     answer = evaluate(correct, request(("mu",)))
-    again = decode_answer(encode_answer(answer))
+    again = decode_answer(encode_answer(answer), ARGS)
     assert again.value == answer.value and torch.equal(again.grads["mu"], answer.grads["mu"])
     for value in (math.inf, -math.inf):
-        assert decode_answer(encode_answer(Answer("tensor", value=value))).value == value
-    assert math.isnan(decode_answer(encode_answer(Answer("tensor", value=math.nan))).value)
+        assert decode_answer(encode_answer(Answer("tensor", value=value)), ARGS).value == value
+    assert math.isnan(decode_answer(encode_answer(Answer("tensor", value=math.nan)), ARGS).value)
 
 
 @pytest.mark.parametrize("line, words", [
@@ -98,24 +105,102 @@ def test_request_and_answer_round_trip():
 ])
 def test_malformed_answers_are_refused(line, words):
     with pytest.raises(ProtocolError, match=words.replace("|", r"\|")):
-        decode_answer(line)
+        decode_answer(line, ARGS)
 
 
-def test_requests_must_name_exactly_the_four_inputs():
+def test_requests_must_name_exactly_the_inputs_of_the_function():
     with pytest.raises(ProtocolError, match="exactly"):
-        decode_request(json.dumps({"args": {}, "grad_of": []}))
+        decode_request(json.dumps({"args": {}, "grad_of": []}), ARGS)
     line = json.loads(encode_request(request()))
     line["grad_of"] = ["__class__"]
     with pytest.raises(ProtocolError, match="grad_of"):
-        decode_request(json.dumps(line))
+        decode_request(json.dumps(line), ARGS)
+    assert list(decode_request(encode_request(request()), ARGS).args) == list(ARGS)   # in the function's order
 
 
-def test_oracle_module_imports_only_stdlib_and_torch():
-    """It is copied alone into the grader's sandbox, so it must import nothing else from the package."""
-    source = Path(oracle.__file__).read_text()
+def test_the_handshake_round_trips_and_refuses_what_is_not_one():
+    hello = Hello("def mdn_loss(pi, mu, sigma, z_next):\n    return pi.sum()\n", "mdn_loss", ARGS)
+    assert decode_hello(encode_hello(hello)) == hello and not is_probe(encode_hello(hello))
+    assert is_probe(oracle.PROBE_LINE) and not is_probe(b"garbage")
+    for bad in (b'{"source": 1, "function": "mdn_loss", "args": []}', b'{"source": "", "function": "os.system", "args": []}',
+                b'{"source": "", "function": "f", "args": ["a b"]}', b"[]"):
+        with pytest.raises(ProtocolError):
+            decode_hello(bad)
+    assert decode_start_reply(encode_start_reply(None)) is None
+    failure = StartFailure("syntax", "SyntaxError: x" * 1000)
+    back = decode_start_reply(encode_start_reply(failure))
+    assert back.kind == "syntax" and back.error == oracle.shorten(failure.error)
+    assert decode_start_reply(b'{"ready": false, "kind": 3}') == StartFailure("raised", "failed")
+    for bad in (b'{"kind": "tensor"}', b'{"ready": "yes"}', b"not json"):
+        with pytest.raises(ProtocolError):
+            decode_start_reply(bad)
+
+
+def test_one_size_cap_for_every_message():
+    from mdn_course.grading import channel
+
+    assert channel.MAX_LINE_BYTES is oracle.MAX_LINE_BYTES
+    with pytest.raises(ProtocolError, match="over the limit"):
+        decode_answer(b" " * (oracle.MAX_LINE_BYTES + 1), ARGS)
+
+
+def _names_bound_before_the_answer(nb: dict):
+    """Modules imported (but not the course's) and functions defined by the code cells above the answer cell
+    (the Colab install cell aside: it does nothing outside Colab), and whether the setup cell binds
+    ``device = get_device()``; ``def`` nodes by name."""
+    modules, functions, device = set(), {}, False
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        if "answer" in cell["metadata"].get("tags", []):
+            return modules, functions, device
+        source = "".join(cell["source"])
+        if 'if "google.colab" in sys.modules' in source:
+            continue
+        tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules |= {a.asname or a.name for a in node.names if not a.name.startswith("mdn_course")}
+            elif isinstance(node, ast.FunctionDef):
+                functions[node.name] = node
+            elif isinstance(node, ast.Assign) and ast.unparse(node) == "device = get_device()":
+                device = True
+    raise AssertionError("the exercise notebook has no answer cell")
+
+
+@pytest.mark.parametrize("notebook", ["03_exercise_mdn_loss.ipynb", "03_exercise_mdn_loss_student.ipynb"])
+def test_the_answer_sees_exactly_what_the_notebook_defines_before_its_answer_cell(notebook):
+    """The sandbox and lesson 4 run the answer in answer_namespace(); it must hold the notebook's own names:
+    its setup cell's modules and device, and the functions it defines above the answer (their very code)."""
+    nb = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))
+    modules, functions, device = _names_bound_before_the_answer(nb)
+    namespace = answer_namespace(MDN_LOSS.function)
+    assert device and isinstance(namespace["device"], torch.device)
+    assert set(namespace) == modules | set(functions) | {"device"}
+    assert all(namespace[m] is sys.modules[m] for m in modules)
+    ours = {node.name: node for node in ast.parse(Path(oracle.__file__).read_text()).body
+            if isinstance(node, ast.FunctionDef)}
+    for name, node in functions.items():
+        assert ast.dump(ours[name]) == ast.dump(node), f"{name} differs from the notebook's"
+    x, mu, sigma = torch.tensor(0.3), torch.tensor(0.1), torch.tensor(0.7)
+    assert float(namespace["gaussian_log_density"](x, mu, sigma)) == pytest.approx(
+        float(torch.distributions.Normal(mu, sigma).log_prob(x)), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["oracle.py", "server.py"])
+def test_the_sandboxed_files_import_only_stdlib_and_torch(name):
+    """They are copied alone into the grader's sandbox, so they import nothing of the package but each other."""
+    path = Path(oracle.__file__).with_name(name)
+    source = path.read_text()
     code = ("import importlib.util, sys\n"
-            f"spec = importlib.util.spec_from_file_location('oracle_alone', {oracle.__file__!r})\n"
-            "m = importlib.util.module_from_spec(spec); sys.modules['oracle_alone'] = m; spec.loader.exec_module(m)\n"
+            f"sys.path.insert(0, {str(path.parent)!r})\n"
+            f"spec = importlib.util.spec_from_file_location('alone', {str(path)!r})\n"
+            "m = importlib.util.module_from_spec(spec); sys.modules['alone'] = m; spec.loader.exec_module(m)\n"
             "assert not any(k.startswith('mdn_course') for k in sys.modules), 'imported mdn_course'\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-I", "-c", code], check=True, cwd="/")
     assert "from ." not in source and "import mdn_course" not in source
+    imported = {a.name.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)
+                for a in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported <= set(sys.stdlib_module_names) | {"torch", "oracle", "__future__"}, imported

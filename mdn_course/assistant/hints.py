@@ -1,7 +1,8 @@
 """``hint(mdn_loss)``: the exercise's checks, turned into a hint ladder that never shows code.
 
 Each call runs the exercise's diagnostic checks (:mod:`mdn_course.exercise.checks`) on the
-student's current function and looks at the first failing check (in the checks' order). The checks name the
+student's current function and looks at the first failing check (in the checks' order; the
+slow ones, a training run, only once every fast one passes). The checks name the
 mistake they recognise (a key of ``MISTAKES``); the ladder climbs one rung per call on the
 same mistake:
 
@@ -25,11 +26,14 @@ import os
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional
 
+from ..exercise.checks import CHECKS, MISTAKES
+from ..exercise.notebook import local_oracle, run_all_checks
+from ..exercise.registry import drive
+
 __all__ = ["Hint", "hint", "hints_enabled", "reset_hints", "HINTS_ENV"]
 
 HINTS_ENV = "MDN_COURSE_HINTS"
 _OFF = {"off", "0", "false", "no"}
-_SLOW_CHECKS = ("learns",)     # run only once every fast check passes
 CONFIRMATIONS = 4              # fresh draws that must name the same mistake before the ladder uses it
 _LADDER: Dict[str, object] = {}   # "check", "mistake", "level": the failure the last rung was about
 # What the loss computes, in maths, for a failure the checks cannot name.
@@ -78,13 +82,11 @@ def _student_function() -> Optional[Callable]:
 
 
 def _first_failure(loss_fn: Callable):
-    from ..exercise.checks import CHECKS, run_all_checks
-
-    fast = [n for n in CHECKS if n not in _SLOW_CHECKS]
+    fast = [n for n, c in CHECKS.items() if not c.slow]
     results = run_all_checks(loss_fn, names=fast)
     failed = [r for r in results.values() if not r.passed]
     if not failed:
-        slow = [n for n in CHECKS if n in _SLOW_CHECKS]
+        slow = [n for n, c in CHECKS.items() if c.slow]
         results.update(run_all_checks(loss_fn, names=slow) if slow else {})
         failed = [r for r in results.values() if not r.passed]
     # The first failing check in the checks' own order (cheapest, most basic first), not the first
@@ -102,13 +104,12 @@ def _confirmed(failure, loss_fn: Callable):
     that is wrong in an unknown way can land near one by chance on some inputs. A real mistake is
     named on every draw, so asking again (a few milliseconds) keeps the ladder on one mistake.
     """
-    if failure.mistake is None or failure.name in _SLOW_CHECKS:   # a training run: too slow to repeat
+    check = CHECKS[failure.name]
+    if failure.mistake is None or check.slow:   # a training run: too slow to repeat
         return failure
-    from ..exercise.checks import drive, local_oracle
-
     oracle = local_oracle(loss_fn)
     for _ in range(CONFIRMATIONS):
-        if drive(failure.name, oracle).mistake != failure.mistake:
+        if drive(check, oracle).mistake != failure.mistake:
             return replace(failure, mistake=None)
     return failure
 
@@ -146,8 +147,6 @@ def hint(loss_fn: Optional[Callable] = None) -> Hint:
         reset_hints()
         return Hint(f"All {n_checks} checks pass: your mdn_loss is right. Nothing to hint; on to lesson 4!",
                     passed=True)
-    from ..exercise.checks import CHECKS, MISTAKES
-
     level = _next_level(failure.name, failure.mistake)
     head = f"Check `{failure.name}` fails ({CHECKS[failure.name].description})."
     mistake = MISTAKES.get(failure.mistake) if failure.mistake else None

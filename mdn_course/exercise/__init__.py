@@ -1,14 +1,25 @@
-"""The exercise: write ``mdn_loss`` yourself.
+"""The exercises, as students run them: write ``mdn_loss`` yourself, and get checks that name your mistake.
 
-``oracle`` calls a student's function and reports plain facts about the call (standalone:
-stdlib + torch, so the grader can copy it into a sandbox); ``checks`` holds the judges that
-turn those facts into verdicts and named mistakes (one registry for the notebook's check
-cells, the assistant's hints and the instructor's grader); ``student_version`` makes the
-student copy of the exercise notebook from its solution.
+One job per module:
+
+``registry``      what checks are made of: ``Mistake``, ``Check`` (declared once), ``Exercise``, ``drive``.
+``mistakes``      the ``mdn_loss`` mistakes: their catalogue and the diagnosis of a wrong value.
+``checks``        the ``mdn_loss`` checks: inputs and judges, each declared once (``CHECKS``).
+``exercises``     every exercise, by the function its students write.
+``notebook``      the front end: ``run_check``, ``run_all_checks``, the in-process oracle.
+``answer_cell``   read a notebook's answer cell(s) without trusting the file.
+``student_loss``  lesson 4 trains with the student's own ``mdn_loss`` when it passes.
+
+The judges never call student code themselves: they ask an oracle (:mod:`mdn_course.sandboxed`),
+in the notebook in-process, in the instructor's grader inside a sandbox (:mod:`mdn_course.grading`).
 """
-from .checks import (CHECKS, MISTAKES, Check, CheckFailed, CheckResult, Mistake, drive, local_oracle,
-                     run_all_checks, run_check)
-from .oracle import Answer, Request, evaluate
+from ..sandboxed.oracle import Answer, Request, evaluate
+from .checks import CHECKS, MDN_LOSS
+from .exercises import EXERCISES, find_check
+from .mistakes import MISTAKES
+from .notebook import local_oracle, run_all_checks, run_check
+from .registry import Check, CheckFailed, CheckResult, Exercise, Mistake, drive
 
-__all__ = ["CHECKS", "MISTAKES", "Check", "CheckFailed", "CheckResult", "Mistake", "drive", "local_oracle",
-           "run_check", "run_all_checks", "Answer", "Request", "evaluate"]
+__all__ = ["CHECKS", "MDN_LOSS", "MISTAKES", "EXERCISES", "Check", "CheckFailed", "CheckResult", "Exercise",
+           "Mistake", "drive", "find_check", "local_oracle", "run_check", "run_all_checks", "Answer", "Request",
+           "evaluate"]

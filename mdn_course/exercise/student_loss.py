@@ -9,9 +9,11 @@ passes. Otherwise it falls back to the package's reference ``mdn_loss`` and
 says why, so the lesson always trains a correct model and always tells the
 student which loss it used.
 
-The slow ``learns`` check is skipped by default: lesson 4 itself is the
-training run, and its loss curve against the floor shows whether the loss
-learns.
+The slow checks (``learns``, a training run) are skipped by default: lesson 4
+itself is the training run, and its loss curve against the floor shows whether
+the loss learns. The answer runs in the names the exercise notebook defines
+before its answer cell (:func:`mdn_course.sandboxed.oracle.answer_namespace`),
+as it does in the grader's sandbox.
 """
 from __future__ import annotations
 
@@ -21,13 +23,17 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
+from ..device import get_device
 from ..loss import mdn_loss as reference_mdn_loss
+from ..sandboxed.oracle import answer_namespace
+from .answer_cell import InvalidNotebook, read_answer
+from .checks import MDN_LOSS
+from .notebook import run_all_checks
 
 __all__ = ["StudentLoss", "load_student_loss", "DEFAULT_EXERCISE"]
 
 #: Where the student's exercise notebook lives, relative to the notebooks folder.
 DEFAULT_EXERCISE = "03_exercise_mdn_loss_student.ipynb"
-SKIPPED_CHECKS = ("learns",)
 
 
 @dataclass
@@ -45,44 +51,27 @@ class StudentLoss:
         return f"training with {who}: {self.reason}"
 
 
-def _passed(result) -> bool:
-    """A check result from ``run_all_checks``: a ``CheckResult`` with ``.passed``, or None for a pass."""
-    if hasattr(result, "passed"):
-        return bool(result.passed)
-    return result is None
-
-
-def _answer_source(path: Path) -> str:
-    from ..grading.submission import InvalidSubmission, load
-
-    try:
-        return "\n\n".join(load(path).answer_sources)
-    except InvalidSubmission as exc:
-        raise ValueError(str(exc)) from None
-
-
 def load_student_loss(notebook: Optional[Path] = None, *, checks: Optional[Sequence[str]] = None) -> StudentLoss:
     """The student's ``mdn_loss`` from the exercise notebook if it passes the checks, else the reference.
 
     Args:
         notebook: the exercise notebook (default: ``03_exercise_mdn_loss_student.ipynb`` in the
             current folder, which is ``notebooks/`` when a lesson runs).
-        checks: names of the checks to run (default: all but the slow ``learns``).
+        checks: names of the checks to run (default: all but the slow ones).
     Never raises for a student's mistake: any problem becomes the reason for the fallback.
     """
-    from .checks import CHECKS, run_all_checks
-
     path = Path(notebook) if notebook is not None else Path.cwd() / DEFAULT_EXERCISE
     fallback = lambda reason, failed=(): StudentLoss(reference_mdn_loss, False, reason, list(failed))  # noqa: E731
     if not path.is_file():
         return fallback(f"no exercise notebook at {path.name}; do lesson 3 to train with your own")
     try:
-        source = _answer_source(path)
-    except ValueError as exc:
+        source = read_answer(path, MDN_LOSS.function).source
+    except InvalidNotebook as exc:
         return fallback(f"could not read your answer from {path.name} ({exc})")
-    namespace: Dict[str, object] = {"__name__": "student_answer"}
+    namespace: Dict[str, object] = {"__name__": "student_answer",
+                                    **answer_namespace(MDN_LOSS.function, get_device())}
     try:
-        exec(compile("import torch\nimport math\n" + source, f"<{path.name}: answer cell>", "exec"), namespace)
+        exec(compile(source, f"<{path.name}: answer cell>", "exec"), namespace)
     except Exception as exc:  # the student's cell, whatever it does
         return fallback(f"your answer cell in {path.name} stops with {type(exc).__name__}: {exc}")
     student = namespace.get("mdn_loss")
@@ -95,12 +84,12 @@ def load_student_loss(notebook: Optional[Path] = None, *, checks: Optional[Seque
         return fallback(f"mdn_loss in {path.name} is not written yet (lesson 3)")
     except Exception:  # noqa: BLE001 - wrong answers are the checks' business, below
         pass
-    names = list(checks) if checks is not None else [n for n in CHECKS if n not in SKIPPED_CHECKS]
+    names = list(checks) if checks is not None else [n for n, c in MDN_LOSS.checks.items() if not c.slow]
     try:
         results = run_all_checks(student, names)
     except Exception as exc:  # a check harness problem must not stop the lesson
         return fallback(f"the checks could not run on your answer ({type(exc).__name__}: {exc})")
-    failed = [name for name, result in results.items() if not _passed(result)]
+    failed = [name for name, result in results.items() if not result.passed]
     if failed:
         return fallback(f"your mdn_loss does not pass the check(s) {', '.join(failed)} yet (see lesson 3)", failed)
     return StudentLoss(student, True, f"it passes the checks {', '.join(names)}")

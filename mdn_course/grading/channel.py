@@ -1,27 +1,27 @@
 """The grader's end of the pipe to the sandboxed server: a remote oracle with deadlines and size caps.
 
 :class:`RemoteOracle` is what a check's judge is driven with: called with a
-:class:`~mdn_course.exercise.oracle.Request`, it returns the decoded
-:class:`~mdn_course.exercise.oracle.Answer`, or raises :class:`OracleGone` when the
+:class:`~mdn_course.sandboxed.oracle.Request`, it returns the decoded
+:class:`~mdn_course.sandboxed.oracle.Answer`, or raises :class:`OracleGone` when the
 student's process ran out of time, died, or wrote something that is not an answer. It
-reads with ``select`` and non-blocking ``os.read`` against a deadline, keeps at most
-``MAX_LINE_BYTES`` of a line, and never unpickles anything. After it raised, it stays
-down (``failure`` says why) until :meth:`RemoteOracle.restart`.
+speaks :mod:`mdn_course.sandboxed.oracle`'s protocol, reads with ``select`` and non-blocking
+``os.read`` against a deadline, keeps at most the protocol's ``MAX_LINE_BYTES`` of a line,
+and never unpickles anything. After it raised, it stays down (``failure`` says why) until
+:meth:`RemoteOracle.start` is called again.
 """
 from __future__ import annotations
 
-import json
 import os
 import select
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
-from ..exercise import oracle
+from ..sandboxed import oracle
 from . import limits as limits_mod
 from . import sandbox
 
-MAX_LINE_BYTES = 32 * 1024 * 1024
+MAX_LINE_BYTES = oracle.MAX_LINE_BYTES
 
 
 class OracleGone(Exception):
@@ -40,11 +40,14 @@ class Failure:
 
 
 class RemoteOracle:
-    """One submission's sandboxed ``mdn_loss``, called like a local function of a Request."""
+    """One submission's sandboxed answer, called like a local function of a Request.
 
-    def __init__(self, source: str, *, use_sandbox: bool, limit: limits_mod.Limits,
-                 request_timeout: float, deadline: float):
-        self.source = source
+    ``source`` must define ``function(*args)`` (the exercise's function and argument names).
+    """
+
+    def __init__(self, source: str, *, function: str, args: Sequence[str], use_sandbox: bool,
+                 limit: limits_mod.Limits, request_timeout: float, deadline: float):
+        self.hello = oracle.Hello(source, function, tuple(args))
         self.use_sandbox = use_sandbox
         self.limit = limit
         self.request_timeout = request_timeout
@@ -57,25 +60,20 @@ class RemoteOracle:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self, startup_timeout: float) -> dict:
-        """Start the server and send the answer; return its reply ({"ready": ...}) or raise OracleGone."""
+    def start(self, startup_timeout: float) -> Optional[oracle.StartFailure]:
+        """Start the server and send the answer; None once it is ready, else why not; or raise OracleGone."""
         self.failure = None
         self._buf = b""
         self.started = sandbox.start(sandbox=self.use_sandbox, limit=self.limit)
-        self._write(json.dumps({"source": self.source}).encode("utf-8") + b"\n", startup_timeout)
+        self._write(oracle.encode_hello(self.hello), startup_timeout)
         line = self._read_line(startup_timeout, what="running the answer cell")
         try:
-            reply = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            reply = None
-        if not isinstance(reply, dict) or not isinstance(reply.get("ready"), bool):
+            failure = oracle.decode_start_reply(line)
+        except oracle.ProtocolError:
             self._fail("protocol", "the answer's process wrote something that is not the server's reply")
-        if not reply["ready"]:
-            kind = reply.get("kind") if isinstance(reply.get("kind"), str) else "raised"
-            error = reply.get("error") if isinstance(reply.get("error"), str) else "failed"
-            reply = {"ready": False, "kind": kind[:40], "error": oracle._short(error)}
+        if failure is not None:
             self.close()
-        return reply
+        return failure
 
     def close(self) -> None:
         """End the server: a healthy one is asked to exit (EOF on its input) first, then everything is killed."""
@@ -101,9 +99,9 @@ class RemoteOracle:
         self.calls += 1
         timeout = self.request_timeout
         self._write(oracle.encode_request(request), timeout)
-        line = self._read_line(timeout, what="a call of mdn_loss")
+        line = self._read_line(timeout, what=f"a call of {self.hello.function}")
         try:
-            answer = oracle.decode_answer(line)
+            answer = oracle.decode_answer(line, tuple(request.args))
         except (oracle.ProtocolError, ValueError, TypeError) as exc:
             self._fail("protocol", f"the answer's process wrote something that is not an answer ({exc})")
         self.kinds[answer.kind] = self.kinds.get(answer.kind, 0) + 1

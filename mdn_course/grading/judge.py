@@ -1,13 +1,13 @@
 """Judge one submission: every check's judge runs here, in the grader; the answer only answers.
 
-For each check of :data:`mdn_course.exercise.checks.CHECKS`, :func:`judge_submission`
-derives the check's random generator from the run's secret seed (``secrets``; never written
-anywhere) and calls :func:`mdn_course.exercise.checks.drive` with a
-:class:`~.channel.RemoteOracle`: the judge makes the inputs, the sandboxed server calls the
-student's ``mdn_loss`` on them and returns facts, the judge computes the truth in float64
-here and decides. When the student's process times out, dies or garbles the channel during a
-check, that check fails, the failure is recorded, and the next check gets a fresh process
-(while the submission's wall clock lasts, and until MAX_TIMEOUTS calls have run out of time).
+For each check of the run's exercise (:data:`mdn_course.exercise.exercises.EXERCISES`),
+:func:`judge_submission` derives the check's random generator from the run's secret seed
+(``secrets``; never written anywhere) and plays its judge (:func:`mdn_course.exercise.registry.drive`)
+against a :class:`~.channel.RemoteOracle`: the judge makes the inputs, the sandboxed server calls
+the student's function on them and returns facts, the judge computes the truth in float64 here
+and decides. When the student's process times out, dies or garbles the channel during a check,
+that check fails, the failure is recorded, and the next check gets a fresh process (while the
+submission's wall clock lasts, and until MAX_TIMEOUTS calls have run out of time).
 """
 from __future__ import annotations
 
@@ -18,26 +18,19 @@ from typing import Dict, List, Optional
 
 import torch
 
-from ..exercise.checks import CHECKS, CheckResult, drive
-from . import limits as limits_mod
+from ..exercise.exercises import EXERCISES
+from ..exercise.registry import CheckResult, drive
+from ..sandboxed.oracle import StartFailure
 from .channel import Failure, OracleGone, RemoteOracle
+from .options import Options
 
 MAX_TIMEOUTS = 2         # after this many calls ran out of time, the remaining checks are not judged
 
 
 @dataclass
-class Options:
-    use_sandbox: bool = True
-    timeout: float = 120.0          # wall clock per submission
-    request_timeout: float = 10.0   # one call of mdn_loss
-    startup_timeout: float = 40.0   # start python + torch in the sandbox and run the answer cell
-    limit: limits_mod.Limits = field(default_factory=limits_mod.Limits)
-
-
-@dataclass
 class Judged:
     """What happened to one submission's answer (facts for the report; points come from ``results``)."""
-    definition: Optional[dict] = None                  # the server's failed reply to the answer cell
+    start_failure: Optional[StartFailure] = None       # why the answer cell could not be started
     results: Dict[str, CheckResult] = field(default_factory=dict)
     failures: List[Failure] = field(default_factory=list)
     not_run: List[str] = field(default_factory=list)   # checks never reached (time ran out)
@@ -52,39 +45,40 @@ def check_seed(run_secret: bytes, submission_key: str, check: str) -> int:
 
 
 def judge_submission(source: str, run_secret: bytes, submission_key: str, opts: Options) -> Judged:
+    exercise = EXERCISES[opts.exercise]
     out = Judged()
     deadline = time.monotonic() + opts.timeout
-    remote = RemoteOracle(source, use_sandbox=opts.use_sandbox, limit=opts.limit,
-                          request_timeout=opts.request_timeout, deadline=deadline)
+    remote = RemoteOracle(source, function=exercise.function, args=exercise.args, use_sandbox=opts.use_sandbox,
+                          limit=opts.limit, request_timeout=opts.request_timeout, deadline=deadline)
     try:
-        names = list(CHECKS)
+        names = list(exercise.checks)
         for i, name in enumerate(names):
             if time.monotonic() >= deadline or sum(f.kind == "timeout" for f in out.failures) >= MAX_TIMEOUTS:
                 out.not_run = names[i:]
                 break
             if remote.started is None:
                 try:
-                    reply = remote.start(min(opts.startup_timeout, max(1.0, deadline - time.monotonic())))
+                    start_failure = remote.start(min(opts.startup_timeout, max(1.0, deadline - time.monotonic())))
                 except OracleGone:
                     failure = remote.failure
                     failure.check = None
                     out.failures.append(failure)
                     if failure.kind == "timeout" and i == 0:
-                        out.definition = {"ready": False, "kind": "timeout", "error": failure.text}
+                        out.start_failure = StartFailure("timeout", failure.text)
                     out.not_run = names[i:]
                     break
-                if not reply["ready"]:
-                    out.definition = reply
+                if start_failure is not None:
+                    out.start_failure = start_failure
                     out.not_run = names[i:]
                     break
+            check = exercise.checks[name]
             rng = torch.Generator().manual_seed(check_seed(run_secret, submission_key, name))
             try:
-                out.results[name] = drive(name, remote, rng)
+                out.results[name] = drive(check, remote, rng)
             except OracleGone:
                 failure = remote.failure
                 failure.check = name
                 out.failures.append(failure)
-                check = CHECKS[name]
                 out.results[name] = CheckResult(name, check.points, False, check.description,
                                                 f"{failure.text}, so this check could not finish", None)
     finally:

@@ -23,42 +23,55 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
-from ..exercise.checks import CHECKS, MISTAKES
+from ..exercise.exercises import EXERCISES
+from ..exercise.registry import Exercise
 from .judge import Judged
 from .submission import Submission
 
-MAX_POINTS = sum(c.points for c in CHECKS.values())
-COLUMNS = ["submission", "points", "max_points", "status", "message", *CHECKS]
 MANIFEST = ".mdn-grade-feedback.json"
+
+
+def columns(exercise: Exercise) -> List[str]:
+    """The header of ``grades.csv``: the row's summary, then one column per check of ``exercise``."""
+    return ["submission", "points", "max_points", "status", "message", *exercise.checks]
 
 
 @dataclass
 class Row:
+    """One submission's grade: its status, points per check, and what the student is told."""
     submission: str
     status: str
     points: int = 0
-    check_points: Dict[str, int] = field(default_factory=lambda: {n: 0 for n in CHECKS})
+    check_points: Dict[str, int] = field(default_factory=dict)   # every check of the exercise, 0 if failed
     message: str = ""
     passed: Dict[str, str] = field(default_factory=dict)      # check -> pass detail
     failed: Dict[str, str] = field(default_factory=dict)      # check -> diagnostic
-    mistakes: Dict[str, str] = field(default_factory=dict)    # check -> MISTAKES id
+    mistakes: Dict[str, str] = field(default_factory=dict)    # check -> mistake id
     findings: List[str] = field(default_factory=list)         # tampering flags, for feedback
+    exercise: str = "mdn_loss"                                # a key of EXERCISES
+
+    def __post_init__(self) -> None:
+        self.check_points = {n: self.check_points.get(n, 0) for n in EXERCISES[self.exercise].checks}
+
+    @property
+    def max_points(self) -> int:
+        return EXERCISES[self.exercise].max_points
 
     def as_csv(self) -> Dict[str, object]:
-        row = {"submission": self.submission, "points": self.points, "max_points": MAX_POINTS,
+        row = {"submission": self.submission, "points": self.points, "max_points": self.max_points,
                "status": self.status, "message": self.message}
         row.update(self.check_points)
         return row
 
 
-def invalid_row(name: str, why: str) -> Row:
-    return Row(name, "invalid", message=f"invalid: {why}")
+def invalid_row(name: str, why: str, exercise: str = "mdn_loss") -> Row:
+    return Row(name, "invalid", message=f"invalid: {why}", exercise=exercise)
 
 
-def error_row(name: str, why: str) -> Row:
-    return Row(name, "error", message=why)
+def error_row(name: str, why: str, exercise: str = "mdn_loss") -> Row:
+    return Row(name, "error", message=why, exercise=exercise)
 
 
 def _short(text: str, n: int = 300) -> str:
@@ -66,14 +79,14 @@ def _short(text: str, n: int = 300) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def grade_row(name: str, sub: Submission, judged: Judged) -> Row:
+def grade_row(name: str, sub: Submission, judged: Judged, exercise: Exercise) -> Row:
     """The row of one judged submission (see the module docstring for the statuses)."""
-    row = Row(name, "ok")
+    row = Row(name, "ok", exercise=exercise.function)
     reasons: List[str] = []
     for check, result in judged.results.items():
         if result.passed:
             row.passed[check] = result.detail
-            row.check_points[check] = CHECKS[check].points
+            row.check_points[check] = exercise.checks[check].points
         else:
             row.failed[check] = result.message or result.detail
             if result.mistake:
@@ -83,18 +96,18 @@ def grade_row(name: str, sub: Submission, judged: Judged) -> Row:
     row.points = sum(row.check_points.values())
 
     statuses = []
-    d = judged.definition
+    d = judged.start_failure
     if d is not None:
-        if d["kind"] == "timeout":
+        if d.kind == "timeout":
             statuses.append("timeout")
-            reasons.append(f"the answer cell ran out of time ({_short(d['error'], 200)}): an infinite loop "
+            reasons.append(f"the answer cell ran out of time ({_short(d.error, 200)}): an infinite loop "
                            "or heavy work at the top level of the cell?")
-        elif d["kind"] == "undefined":
+        elif d.kind == "undefined":
             statuses.append("error")
-            reasons.append("the answer cell(s) do not define mdn_loss")
+            reasons.append(f"the answer cell(s) do not define {exercise.function}")
         else:
             statuses.append("error")
-            reasons.append(f"the answer cell failed: {_short(d['error'], 300)}")
+            reasons.append(f"the answer cell failed: {_short(d.error, 300)}")
     for f in judged.failures:
         where = f" in check {f.check}" if f.check else ""
         statuses.append("timeout" if f.kind == "timeout" else "error")
@@ -107,7 +120,7 @@ def grade_row(name: str, sub: Submission, judged: Judged) -> Row:
                  and len(row.mistakes) == len(judged.results))
     if untouched:
         statuses.append("not_attempted")
-        reasons.append("not attempted: mdn_loss still raises NotImplementedError (the untouched stub)")
+        reasons.append(f"not attempted: {exercise.function} still raises NotImplementedError (the untouched stub)")
     if sub.tampering:
         row.findings = list(sub.tampering)
         statuses.append("tampered")
@@ -117,16 +130,16 @@ def grade_row(name: str, sub: Submission, judged: Judged) -> Row:
         if status in statuses:
             row.status = status
             break
-    summary = f"{len(row.passed)}/{len(CHECKS)} checks passed"
+    summary = f"{len(row.passed)}/{len(exercise.checks)} checks passed"
     if row.failed:
         summary += "; failed: " + "; ".join(f"{c} ({_short(m, 160)})" for c, m in row.failed.items())
     row.message = " | ".join(list(dict.fromkeys(reasons)) + [summary] + sub.notes)
     return row
 
 
-def write_csv(rows: List[Row], path: Path) -> None:
+def write_csv(rows: List[Row], path: Path, exercise: Exercise) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns(exercise))
         writer.writeheader()
         for row in rows:
             writer.writerow(row.as_csv())
@@ -134,19 +147,20 @@ def write_csv(rows: List[Row], path: Path) -> None:
 
 def feedback_markdown(row: Row) -> str:
     """The student's feedback: score, one line per check, and for each failure the course's hint."""
+    exercise = EXERCISES[row.exercise]
     lines = [f"# Feedback: `{os.path.basename(row.submission)}`", "",
-             f"**Score: {row.points} / {MAX_POINTS}** (status: `{row.status}`)", ""]
+             f"**Score: {row.points} / {row.max_points}** (status: `{row.status}`)", ""]
     if row.status != "ok":
         lines += [f"> {row.message.split(' | ')[0]}", ""]
     lines += ["| check | points | result |", "|---|---|---|"]
-    for name, check in CHECKS.items():
+    for name, check in exercise.checks.items():
         result = "✓ passed" if name in row.passed else ("not run" if row.status == "invalid" else "✗ failed")
         lines.append(f"| `{name}`: {check.description} | {row.check_points[name]} / {check.points} | {result} |")
     if row.failed:
         lines += ["", "## What went wrong", ""]
         for name, diag in row.failed.items():
-            lines += [f"### ✗ `{name}` ({CHECKS[name].points} pt)", "", "```text", diag.strip(), "```", ""]
-            mistake = MISTAKES.get(row.mistakes.get(name, ""))
+            lines += [f"### ✗ `{name}` ({exercise.checks[name].points} pt)", "", "```text", diag.strip(), "```", ""]
+            mistake = exercise.mistakes.get(row.mistakes.get(name, ""))
             if mistake is not None:
                 lines += [f"**Likely mistake: {mistake.name}.** {mistake.nudge}", "",
                           f"- the maths: {mistake.maths}", f"- corrected: {mistake.fix}", ""]
@@ -199,3 +213,17 @@ def write_feedback(rows: List[Row], names: List[str], folder: Path) -> List[str]
         p.write_text(feedback_markdown(row), encoding="utf-8")
     (folder / MANIFEST).write_text(json.dumps(names, indent=0) + "\n", encoding="utf-8")
     return sorted(p.name for p in folder.glob("*.md") if p.name not in set(names))
+
+
+def write_outputs(rows: List[Row], paths: List[Path], out: Path, feedback: Path, exercise: Exercise) -> List[str]:
+    """``grades.csv`` at ``out`` and one feedback file per submission in ``feedback``; return stray .md files."""
+    write_csv(rows, out, exercise)
+    return write_feedback(rows, feedback_names(paths), feedback)
+
+
+def status_counts(rows: List[Row]) -> str:
+    """``error: 8, ok: 18, ...``: how many rows have each status, for the closing line of a run."""
+    counts: Dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))

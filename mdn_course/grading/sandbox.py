@@ -7,8 +7,8 @@ What the sandbox sees (everything read-only except one sized tmpfs):
   ``site-packages``/``dist-packages`` folder under it *masked by an empty tmpfs*, and then only
   the package folders of torch, numpy and what they require (from ``importlib.metadata``) put
   back. No ``.pth`` file, no editable install, no ``mdn_course``, no ``/work``, ``/home``, ``/root``
-  or ``/var``; nothing of the grader but two files copied in at ``/grader``: ``oracle.py`` and
-  ``server.py``;
+  or ``/var``; nothing of the grader but the two files of ``mdn_course/sandboxed/``, copied in at
+  ``/grader``: ``oracle.py`` and ``server.py``;
 * a fresh ``/dev`` and ``/proc``; ``/tmp`` a private tmpfs of ``scratch_bytes`` (the only
   writable place, and the cwd and ``HOME``);
 * no network, IPC, UTS, pid or cgroup sharing (``--unshare-all``; a new network namespace also
@@ -42,11 +42,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .. import sandboxed
+from ..sandboxed.oracle import PROBE_LINE, PROBE_OK_LINE
 from . import limits as limits_mod
 
 SANDBOX_UID = 65534
-ORACLE_SOURCE = Path(__file__).resolve().parent.parent / "exercise" / "oracle.py"
-SERVER_SOURCE = Path(__file__).resolve().parent / "server.py"
+#: The only files of the course the sandbox sees (the trust boundary, ``mdn_course/sandboxed/``).
+SANDBOXED_FILES = tuple(Path(sandboxed.__file__).resolve().parent / name for name in ("oracle.py", "server.py"))
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: dnf install "
                 "bubblewrap), or pass --no-sandbox to run student code without one, knowingly")
 
@@ -250,9 +252,9 @@ def start(*, sandbox: bool, limit: limits_mod.Limits,
             if root:
                 stage_dir = tempfile.mkdtemp(prefix="mdn-grade-stage-")
                 os.chmod(stage_dir, 0o711)
-            fds = [_data_fd(ORACLE_SOURCE.read_bytes()), _data_fd(SERVER_SOURCE.read_bytes())]
+            fds = [_data_fd(src.read_bytes()) for src in SANDBOXED_FILES]
             argv = bwrap_argv(p, stage_dir, limit.scratch_bytes,
-                              {"/grader/oracle.py": fds[0], "/grader/server.py": fds[1]})
+                              {f"/grader/{src.name}": fd for src, fd in zip(SANDBOXED_FILES, fds)})
             argv += ["--", p.python, "-I", "-S", "-B", "/grader/server.py", *p.site_dirs]
             env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/home", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
             cwd = "/"
@@ -261,7 +263,7 @@ def start(*, sandbox: bool, limit: limits_mod.Limits,
             stage_dir = scratch
             grader = os.path.join(scratch, "grader")
             os.mkdir(grader)
-            for src in (ORACLE_SOURCE, SERVER_SOURCE):
+            for src in SANDBOXED_FILES:
                 shutil.copy(src, os.path.join(grader, src.name))
             os.chmod(scratch, 0o755)
             if uid is not None:
@@ -342,13 +344,13 @@ def probe() -> Tuple[bool, str]:
     except (OSError, SandboxUnavailable, subprocess.SubprocessError) as exc:
         return False, f"bubblewrap cannot start here ({exc}): {INSTALL_HINT}"
     try:
-        out, err = s.proc.communicate(b'{"probe": true}\n', timeout=120)
+        out, err = s.proc.communicate(PROBE_LINE, timeout=120)
     except subprocess.TimeoutExpired:
         s.kill()
         return False, f"the sandbox did not answer in 120 s: {INSTALL_HINT}"
     finally:
         s.kill()
-    if b'"probe": "ok"' not in out:
+    if PROBE_OK_LINE not in out:
         why = err.decode("utf-8", "replace").strip()[-400:] or f"exit status {s.proc.returncode}"
         return False, f"bubblewrap fails here ({why}): {INSTALL_HINT}"
     return True, ""

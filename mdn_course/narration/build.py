@@ -20,12 +20,11 @@ nothing. A script's hash is the sha256 of its UTF-8 text with line endings
 normalised to ``\\n`` and surrounding whitespace stripped, so a Windows
 checkout does not make every segment stale.
 
-Run it as ``python -m mdn_course narration build|check|pack``.
+Run it as ``python -m mdn_course narration build|check|pack`` (:mod:`.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.metadata
 import io
@@ -39,9 +38,10 @@ import wave
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Protocol, Sequence
+from typing import Any, Iterable, Optional, Protocol
 
-from .player import REPO_NARRATION_DIR, SEGMENT_ID_RE, validate_pack
+from .locate import REPO_NARRATION_DIR, SEGMENT_ID_RE
+from .pack import validate_pack
 
 __all__ = [
     "Synthesizer",
@@ -54,7 +54,6 @@ __all__ = [
     "build",
     "check",
     "pack",
-    "main",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -443,54 +442,3 @@ def pack(out: Path, root: Path = REPO_NARRATION_DIR, *, allow_stale: bool = Fals
     validate_pack(tmp)
     os.replace(tmp, out)
     return out
-
-
-# --------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """CLI for build/check/pack; returns the exit status."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", type=Path, default=REPO_NARRATION_DIR,
-                        help="narration folder (default: the repository's narration/)")
-    parser = argparse.ArgumentParser(
-        prog="python -m mdn_course narration",
-        description="Build, check and pack the course narration.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", parents=[common], help="synthesise audio for new/changed scripts")
-    b.add_argument("--engine", choices=["piper", "espeak"], default=None,
-                   help="TTS engine (default: piper, falling back to espeak-ng)")
-    b.add_argument("--force", action="store_true", help="rebuild up-to-date segments too")
-    b.add_argument("--only", nargs="+", metavar="ID", help="build only these segment ids")
-    sub.add_parser("check", parents=[common], help="exit 1 listing missing/stale audio")
-    p = sub.add_parser("pack", parents=[common], help="build the downloadable narration pack zip")
-    p.add_argument("out", type=Path, help="output zip path")
-    p.add_argument("--allow-stale", action="store_true", help="pack even if audio is stale")
-
-    ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    root: Path = ns.root
-    try:
-        if ns.command == "build":
-            report = build(root, engine=ns.engine, force=ns.force, only=ns.only)
-            print(f"{len(report.built)} built, {len(report.unchanged)} up to date"
-                  + (f", {len(report.pruned)} pruned from manifest" if report.pruned else ""))
-        elif ns.command == "check":
-            problems = check(root)
-            if problems:
-                print("narration audio is missing or stale:", file=sys.stderr)
-                for line in problems:
-                    print(f"  {line}", file=sys.stderr)
-                print("run: python -m mdn_course narration build", file=sys.stderr)
-                return 1
-            print(f"narration OK: {len(list_scripts(root))} segment(s) up to date")
-        elif ns.command == "pack":
-            out = pack(ns.out, root, allow_stale=ns.allow_stale)
-            print(f"wrote {out} ({out.stat().st_size} bytes)")
-    except NarrationBuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-

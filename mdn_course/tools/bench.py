@@ -12,6 +12,7 @@ absolute seconds on a shared machine are noise; the ratios are what count.
 """
 from __future__ import annotations
 
+import argparse
 import resource
 import sys
 import time
@@ -181,8 +182,6 @@ def bench_dream(n: int = 1000, steps: int = 30, loop_trajectories: int = 30) -> 
 
 
 def main(argv=None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m mdn_course bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["training", "dream"], help="run one benchmark")
     parser.add_argument("--seed", type=int, default=0)

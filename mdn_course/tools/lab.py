@@ -33,11 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from .notebooks import NARRATION_DIR, NOTEBOOK_DIR, lessons, student_path
+
 __all__ = ["DEFAULT_WORKSPACE", "Copied", "lesson_sources", "prepare_workspace", "jupyterlab_command", "main"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-NARRATION_DIR = REPO_ROOT / "narration"
 DEFAULT_WORKSPACE = Path("workspace")
 STATE_FILE = ".mdn-course-lab.json"
 INSTALL_HINT = "python -m pip install jupyterlab"
@@ -57,11 +56,10 @@ def _sha256(path: Path) -> str:
 
 def lesson_sources(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
     """The notebooks a student works on, in order: each lesson, the exercise as its student copy."""
-    students = {p.name.replace("_student.ipynb", ".ipynb"): p for p in Path(nb_dir).glob("*_student.ipynb")}
-    lessons = sorted(p for p in Path(nb_dir).glob("*.ipynb") if not p.stem.endswith("_student"))
-    if not lessons:
+    found = lessons(nb_dir)
+    if not found:
         raise FileNotFoundError(f"no lesson notebooks in {nb_dir}; run this from a checkout of the course")
-    return [students.get(p.name, p) for p in lessons]
+    return [student_path(p) if student_path(p).exists() else p for p in found]
 
 
 def _copy_narration(workspace: Path, narration_dir: Path) -> int:

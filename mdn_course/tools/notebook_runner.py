@@ -36,11 +36,12 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import nbformat
 from nbformat import NotebookNode
 
-__all__ = ["NOTEBOOK_DIR", "series", "kernel_env", "execute_notebook", "extract_figures",
-           "run_notebooks", "refresh_committed", "local_kernel_manager_class", "is_narration_cell", "clean_for_commit", "main"]
+from .notebooks import NOTEBOOK_DIR, REPO_ROOT, is_student_copy, lessons, notebook_text, read
+from .student_version import write_student_notebooks
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+__all__ = ["series", "kernel_env", "execute_notebook", "extract_figures", "run_notebooks", "refresh_committed",
+           "local_kernel_manager_class", "is_narration_cell", "clean_for_commit", "main"]
+
 DEFAULT_OUT = REPO_ROOT / "outputs" / "notebooks"
 _NARRATION_CALL = re.compile(r'^\s*play\(\s*["\'][^"\']+["\']\s*\)\s*;?\s*$')
 
@@ -50,15 +51,14 @@ Result = Tuple[str, float, bool]
 def series(names: Optional[Iterable[str]] = None, nb_dir: Path = NOTEBOOK_DIR,
            include_students: bool = False) -> List[Path]:
     """The lesson notebooks in order; ``names`` selects by file name, stem or number prefix ("04")."""
-    paths = sorted(p for p in Path(nb_dir).glob("*.ipynb")
-                   if include_students or not p.stem.endswith("_student"))
+    paths = sorted(Path(nb_dir).glob("*.ipynb")) if include_students else lessons(nb_dir)
     if not names:
         return paths
     chosen = []
     for name in names:
         stem = Path(name).name.removesuffix(".ipynb")
         matches = [p for p in sorted(Path(nb_dir).glob("*.ipynb"))
-                   if p.stem == stem or (p.stem.startswith(stem + "_") and not p.stem.endswith("_student"))]
+                   if p.stem == stem or (p.stem.startswith(stem + "_") and not is_student_copy(p))]
         if not matches:
             raise ValueError(f"no notebook matches {name!r}; the notebooks are: "
                              + ", ".join(p.name for p in paths))
@@ -116,7 +116,7 @@ def execute_notebook(path: Path, timeout: int = 600) -> Tuple[NotebookNode, floa
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    nb = read(path)
     kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, record_timing=False,
                             store_widget_state=True,  # nbclient fails on Output widgets without it
@@ -208,8 +208,6 @@ def refresh_committed(names: Optional[Iterable[str]] = None, timeout: int = 600,
     outputs are cleared; nothing time- or machine-dependent is kept beyond the
     cells tagged ``nbval-ignore-output``.
     """
-    from ..exercise.student_version import notebook_text, write_student_notebooks
-
     results: List[Result] = []
     for path in series(names):
         if progress:

@@ -10,36 +10,26 @@ repository is one edit in ``links.py`` plus::
     python -m mdn_course sync-notebooks --check  # write nothing; exit 1 naming notebooks out of sync
 
 A student copy's badge opens the student copy (``student_version`` applies
-:func:`set_badge` when it generates one). Only those two cells change; outputs,
-ids and metadata stay as they are.
+:func:`~mdn_course.tools.notebooks.set_badge` when it generates one). Only those two
+cells change; outputs, ids and metadata stay as they are.
 """
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-import nbformat
 from nbformat import NotebookNode
 
 from .. import links
+from . import student_version
+from .notebooks import NOTEBOOK_DIR, lessons, notebook_text, read, report_out_of_sync, set_badge
 
-__all__ = ["BADGE_RE", "badge_markdown", "install_cell_source", "set_badge", "is_install_cell", "sync_notebook",
-           "out_of_sync", "sync", "main"]
+__all__ = ["install_cell_source", "is_install_cell", "sync_notebook", "out_of_sync", "sync", "main"]
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
-#: An "Open In Colab" badge, whatever address it points to.
-BADGE_RE = re.compile(r"\[!\[Open In Colab\]\(" + re.escape(BADGE_IMAGE) + r"\)\]\([^)\s]*\)")
 _COLAB_TEST = 'if "google.colab" in sys.modules'
 SYNC_COMMAND = "python -m mdn_course sync-notebooks"
-
-
-def badge_markdown(notebook_name: str) -> str:
-    """The Markdown of the "Open In Colab" badge of ``notebooks/<notebook_name>``."""
-    return f"[![Open In Colab]({BADGE_IMAGE})]({links.colab_url(notebook_name)})"
 
 
 def install_cell_source() -> str:
@@ -68,18 +58,6 @@ def is_install_cell(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and _COLAB_TEST in cell.source
 
 
-def set_badge(nb: NotebookNode, notebook_name: str) -> bool:
-    """Point the badge of ``nb``'s first markdown cell at ``notebook_name`` (in place); True if changed."""
-    title = next((c for c in nb.cells if c.cell_type == "markdown"), None)
-    if title is None or not BADGE_RE.search(title.source):
-        raise ValueError(f"{notebook_name}: the first markdown cell has no 'Open In Colab' badge; "
-                         f"add {badge_markdown(notebook_name)} under the title")
-    new = BADGE_RE.sub(lambda _: badge_markdown(notebook_name), title.source, count=1)
-    changed = new != title.source
-    title.source = new
-    return changed
-
-
 def sync_notebook(nb: NotebookNode, notebook_name: str) -> bool:
     """Rewrite the badge and the install cell of ``nb`` (in place); True if anything changed."""
     changed = set_badge(nb, notebook_name)
@@ -93,29 +71,21 @@ def sync_notebook(nb: NotebookNode, notebook_name: str) -> bool:
     return changed
 
 
-def _solutions(nb_dir: Path) -> List[Path]:
-    return sorted(p for p in Path(nb_dir).glob("*.ipynb") if not p.stem.endswith("_student"))
-
-
 def out_of_sync(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
     """Lesson notebooks (student copies included) whose badge or install cell differ from the setting."""
-    from ..exercise.student_version import out_of_sync as stale_students
-
-    stale = [p for p in _solutions(nb_dir) if sync_notebook(nbformat.read(p, as_version=4), p.name)]
-    return stale + [p for p in stale_students(nb_dir) if p not in stale]
+    stale = [p for p in lessons(nb_dir) if sync_notebook(read(p), p.name)]
+    return stale + [p for p in student_version.out_of_sync(nb_dir) if p not in stale]
 
 
 def sync(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
     """Rewrite every lesson's badge and install cell, then regenerate the student copies; return files written."""
-    from ..exercise.student_version import notebook_text, write_student_notebooks
-
     written = []
-    for path in _solutions(nb_dir):
-        nb = nbformat.read(path, as_version=4)
+    for path in lessons(nb_dir):
+        nb = read(path)
         if sync_notebook(nb, path.name):
             path.write_text(notebook_text(nb), encoding="utf-8")
             written.append(path)
-    return written + write_student_notebooks(nb_dir)
+    return written + student_version.write_student_notebooks(nb_dir)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -127,7 +97,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.check:
-            from ..exercise.student_version import report_out_of_sync
             return report_out_of_sync(out_of_sync(args.dir), SYNC_COMMAND,
                                       f"badges and install cells follow mdn_course/links.py ({links.REPO_URL})")
         for path in sync(args.dir):

@@ -87,12 +87,12 @@ FRAME_AND_GC = '''import gc, sys
 def _steal():
     frame = sys._getframe(1)
     while frame is not None:
-        for name in ("_nll64", "_truth"):
+        for name in ("nll64", "_nll64"):
             if name in frame.f_globals:
                 return frame.f_globals[name]
         frame = frame.f_back
     for obj in gc.get_objects():
-        if callable(obj) and getattr(obj, "__name__", "") == "_nll64":
+        if callable(obj) and getattr(obj, "__name__", "") in ("nll64", "_nll64"):
             return obj
     return None
 

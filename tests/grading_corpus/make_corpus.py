@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 sys.path.insert(0, str(HERE))
 import attacks as A  # noqa: E402
-from mdn_course.exercise.checks import CHECKS  # noqa: E402
+from mdn_course.exercise import CHECKS  # noqa: E402
 
 ALL = list(CHECKS)
 
@@ -64,7 +64,7 @@ _pkg = importlib.import_module("mdn_" + "course")
 def mdn_loss(pi, mu, sigma, z_next):
     return getattr(_pkg, "mdn" + "_loss")(pi, mu, sigma, z_next)
 '''
-# a copy of the reference's code made at definition time: checks.reference_guard alone does not see it
+# a copy of the reference's code made at definition time: notebook.reference_guard alone does not see it
 REFERENCE_COPY = '''import types
 _mod = getattr(__import__("mdn_" + "course.loss"), "lo" + "ss")
 _ref = getattr(_mod, "mdn" + "_loss")
@@ -80,7 +80,7 @@ def mdn_loss(pi, mu, sigma, z_next):
     return torch.zeros((), requires_grad=True)
 '''
 PATCH_CHECKS = '''import importlib
-_checks = importlib.import_module("mdn_" + "course.exercise.checks")
+_checks = importlib.import_module("mdn_" + "course.exercise.notebook")
 _checks.run_check.__code__ = (lambda name, loss_fn: None).__code__
 
 def mdn_loss(pi, mu, sigma, z_next):

@@ -18,7 +18,8 @@ outputs and execution counts.
 This module also owns the exercise's verification cells: ``check_cells()``
 builds them from the registry ``mdn_course.exercise.checks.CHECKS`` (one explanatory
 markdown cell and one ``run_check`` cell per check, in registry order) and
-``refresh_check_cells()`` puts them into a solution notebook.
+``refresh_check_cells()`` puts them into a solution notebook. It is an authoring tool
+(it needs nbformat, a dev dependency); students never import it.
 
 Command line (from the repository root)::
 
@@ -34,25 +35,26 @@ import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import nbformat
 from nbformat import NotebookNode
 
+from ..exercise.answer_cell import ANSWER_TAG
+from ..exercise.checks import MDN_LOSS
+from ..exercise.registry import Check, check_cell_source
+from .notebooks import (BADGE_RE, NOTEBOOK_DIR, lessons, notebook_text, read, report_out_of_sync, set_badge,
+                        student_path, tags)
+
 __all__ = [
-    "BEGIN_SOLUTION", "END_SOLUTION", "MarkerError", "HINTS",
-    "NOTEBOOK_DIR", "strip_solution", "make_student_notebook", "solution_notebooks",
-    "student_path", "notebook_text", "write_student_notebooks", "out_of_sync",
-    "check_cells", "refresh_check_cells", "report_out_of_sync", "main",
+    "BEGIN_SOLUTION", "END_SOLUTION", "STUB_WIDTH", "MarkerError", "HINTS", "strip_solution",
+    "make_student_notebook", "solution_notebooks", "write_student_notebooks", "out_of_sync",
+    "check_cells", "refresh_check_cells", "main",
 ]
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
-ANSWER_TAG = "answer"
 CHECK_TAG = "check"
-
-#: The repository's notebook folder.
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 #: Hint raised by the stub of each answer cell, by its nbgrader ``grade_id``.
 HINTS: Dict[str, str] = {
@@ -139,10 +141,6 @@ def _has_markers(source: str) -> bool:
     return any(_marker(line) for line in source.split("\n"))
 
 
-def _tags(cell: NotebookNode) -> List[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
 def make_student_notebook(solution_nb: NotebookNode, *, name: str = "notebook") -> NotebookNode:
     """Return the student version of ``solution_nb`` (which is left unchanged).
 
@@ -165,7 +163,6 @@ def make_student_notebook(solution_nb: NotebookNode, *, name: str = "notebook") 
             cell["execution_count"] = None
     nb.metadata.pop("widgets", None)
     if name.endswith(".ipynb"):  # the student copy's "Open in Colab" badge opens the student copy
-        from ..tools.notebook_sync import BADGE_RE, set_badge
         if any(c.cell_type == "markdown" and BADGE_RE.search(c.source) for c in nb.cells[:1]):
             set_badge(nb, student_path(Path(name)).name)
     return nb
@@ -173,31 +170,13 @@ def make_student_notebook(solution_nb: NotebookNode, *, name: str = "notebook") 
 
 # ---------------------------------------------------------------- files
 
-def notebook_text(nb: NotebookNode) -> str:
-    """The exact text a notebook is stored as (what ``nbformat.write`` produces)."""
-    return nbformat.writes(nb) + "\n"
-
-
-def student_path(solution_path: Path) -> Path:
-    solution_path = Path(solution_path)
-    return solution_path.with_name(f"{solution_path.stem}_student.ipynb")
-
-
 def solution_notebooks(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
     """Notebooks in ``nb_dir`` with at least one ``answer`` cell (student versions excluded)."""
-    found = []
-    for path in sorted(Path(nb_dir).glob("*.ipynb")):
-        if path.stem.endswith("_student"):
-            continue
-        nb = nbformat.read(path, as_version=4)
-        if any(ANSWER_TAG in _tags(c) for c in nb.cells):
-            found.append(path)
-    return found
+    return [path for path in lessons(nb_dir) if any(ANSWER_TAG in tags(c) for c in read(path).cells)]
 
 
 def _expected_student_text(solution: Path) -> str:
-    nb = nbformat.read(solution, as_version=4)
-    return notebook_text(make_student_notebook(nb, name=solution.name))
+    return notebook_text(make_student_notebook(read(solution), name=solution.name))
 
 
 def write_student_notebooks(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
@@ -228,31 +207,26 @@ def _check_markdown(name: str, description: str, points: int, note: Optional[str
     return f"#### Check `{name}` ({points} {unit}): {description}\n\n{body}"
 
 
-def check_cells(checks=None) -> List[NotebookNode]:
-    """Markdown + code cell pairs for every check in ``checks`` (default: the registry), in order.
+def check_cells(checks: Optional[Mapping[str, Check]] = None, function: str = MDN_LOSS.function) -> List[NotebookNode]:
+    """Markdown + code cell pairs for every check in ``checks`` (default: the ``mdn_loss`` registry), in order.
 
-    Code cells: source ``run_check("<name>", mdn_loss)``, tag ``check``, and
+    Code cells: source ``run_check("<name>", <function>)``, tag ``check``, and
     metadata ``check``/``points``/``nbgrader``; ids ``check-<name>`` and
     ``about-check-<name>`` so regenerating them gives identical cells.
     """
-    from .checks import check_cell_metadata
-
-    if checks is None:
-        from .checks import CHECKS as checks
     cells: List[NotebookNode] = []
-    for name, check in checks.items():
-        about = nbformat.v4.new_markdown_cell(
-            _check_markdown(name, check.description, check.points, getattr(check, "note", "") or None))
+    for name, check in (MDN_LOSS.checks if checks is None else checks).items():
+        about = nbformat.v4.new_markdown_cell(_check_markdown(name, check.description, check.points, check.note or None))
         about["id"] = f"about-check-{name}".replace("_", "-")
-        code = nbformat.v4.new_code_cell(f'run_check("{name}", mdn_loss)')
+        code = nbformat.v4.new_code_cell(check_cell_source(name, function))
         code["id"] = f"check-{name}".replace("_", "-")
-        code["metadata"] = check_cell_metadata(name, check.points)
+        code["metadata"] = check.cell_metadata()
         cells.extend([about, code])
     return cells
 
 
 def _is_check_cell(cell: NotebookNode) -> bool:
-    return (CHECK_TAG in _tags(cell)) or str(cell.get("id", "")).startswith("about-check-")
+    return (CHECK_TAG in tags(cell)) or str(cell.get("id", "")).startswith("about-check-")
 
 
 def refresh_check_cells(nb: NotebookNode, checks=None) -> NotebookNode:
@@ -276,15 +250,6 @@ def refresh_check_cells(nb: NotebookNode, checks=None) -> NotebookNode:
 
 # ---------------------------------------------------------------- command line
 
-def report_out_of_sync(stale: Sequence[Path], fix: str, in_sync: str) -> int:
-    """Print one line per stale notebook naming the command ``fix``, or ``in_sync``; return the exit status."""
-    for path in stale:
-        print(f"out of sync: {path.name} (run: {fix})")
-    if not stale:
-        print(in_sync)
-    return 1 if stale else 0
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mdn_course student-version",
                                      description="Generate student notebooks from solution notebooks.")
@@ -301,8 +266,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                       "student notebooks are in sync")
         if args.refresh_checks:
             for solution in solution_notebooks(args.dir):
-                nb = nbformat.read(solution, as_version=4)
-                solution.write_text(notebook_text(refresh_check_cells(nb)), encoding="utf-8")
+                solution.write_text(notebook_text(refresh_check_cells(read(solution))), encoding="utf-8")
                 print(f"refreshed check cells: {solution.name} (re-execute it before committing)")
         for path in write_student_notebooks(args.dir):
             print(f"wrote {path.name}")

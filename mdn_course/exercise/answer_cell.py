@@ -1,0 +1,128 @@
+"""The answer cell(s) of an exercise notebook, read as untrusted input (standard library only).
+
+Lesson 4 (:mod:`.student_loss`) trains with the student's own ``mdn_loss``, and the instructor's
+grader runs it in a sandbox: both take it from here. The notebook is read without trusting it:
+a symbolic link is never followed, a FIFO cannot block (``O_NONBLOCK``), the file and the answer
+have size caps, JSON nested too deeply is refused, and the scan is linear. The answer is every
+code cell tagged ``answer``; a notebook that lost its tags falls back to the code cells that
+define the function (check cells excluded), and says so. nbval comment markers are stripped,
+and IPython line magics and shell escapes (``%matplotlib inline``, ``!pip ...``) are commented
+out in :attr:`AnswerCells.source`: the answer runs without IPython.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List
+
+__all__ = ["ANSWER_TAG", "MAX_NOTEBOOK_BYTES", "MAX_ANSWER_CHARS", "InvalidNotebook", "AnswerCells",
+           "read_cells", "find_answer", "read_answer", "cell_source", "cell_tags", "strip_markers",
+           "check_cell_pattern"]
+
+ANSWER_TAG = "answer"
+MAX_NOTEBOOK_BYTES = 8 * 1024 * 1024   # a notebook with its outputs; bigger is refused unread
+MAX_ANSWER_CHARS = 200_000             # the answer cell(s); an honest answer is a few hundred
+NBVAL_MARKER = re.compile(r"^[ \t]*#+[ \t]*(NBVAL_[A-Z_]*|PYTEST_VALIDATE_IGNORE_OUTPUT)\b.*$", re.MULTILINE)
+_MAGIC = re.compile(r"^([ \t]*)([%!].*)$", re.MULTILINE)
+
+
+class InvalidNotebook(Exception):
+    """The file cannot be graded or used at all (not a regular file, not JSON, not a notebook, no answer)."""
+
+
+@dataclass
+class AnswerCells:
+    """The answer of one notebook: the source of each answer cell and where the cells are."""
+    path: Path
+    answer_sources: List[str]
+    answer_cells: List[int]            # indices in the notebook
+    fallback: bool                     # no cell tagged 'answer'; used the cell(s) defining the function
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """The answer source(s) as one program, magics commented out."""
+        return "\n\n".join(_MAGIC.sub(r"\1# (magic removed by the grader) \2", s) for s in self.answer_sources)
+
+
+def cell_source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def cell_tags(cell: dict) -> List[str]:
+    tags = (cell.get("metadata") or {}).get("tags") or []
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
+def strip_markers(source: str) -> str:
+    """The source without nbval comment markers."""
+    return NBVAL_MARKER.sub("", source)
+
+
+def check_cell_pattern(function: str) -> re.Pattern:
+    """What a check cell of the exercise of ``function`` holds: ``run_check("<name>", <function>)``."""
+    return re.compile(r"""^run_check\(\s*(['"])(?P<name>\w+)\1\s*,\s*""" + re.escape(function) + r"""\s*\)\s*;?$""")
+
+
+def read_cells(path: Path) -> List[dict]:
+    """The cells of the notebook at ``path`` (a regular file of at most MAX_NOTEBOOK_BYTES); raise InvalidNotebook."""
+    if os.path.islink(path):  # never followed: it could point at the solution or a classmate's notebook
+        raise InvalidNotebook("a symbolic link, not a file; submit the .ipynb file itself")
+    try:
+        # O_NOFOLLOW: no link swapped in after the check; O_NONBLOCK: a FIFO cannot hang the batch
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise InvalidNotebook("not a regular file (a pipe, device or folder); submit the .ipynb file itself")
+            raw = f.read(MAX_NOTEBOOK_BYTES + 1)
+    except OSError as exc:
+        raise InvalidNotebook(f"cannot read the file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise InvalidNotebook(f"the notebook is over {MAX_NOTEBOOK_BYTES // 2 ** 20} MiB; clear its outputs "
+                              "(Edit > Clear All Outputs) and submit again")
+    try:
+        nb = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidNotebook(f"not a notebook: the file is not valid JSON ({exc})") from None
+    except RecursionError:  # e.g. 100,000 nested brackets: no notebook is built like that
+        raise InvalidNotebook("not a notebook: its JSON is nested too deeply to read") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise InvalidNotebook("not a notebook: the JSON has no 'cells' list")
+    return [c for c in nb["cells"] if isinstance(c, dict)]
+
+
+def find_answer(cells: List[dict], path: Path, function: str = "mdn_loss") -> AnswerCells:
+    """The answer cell(s) among ``cells`` for the exercise whose students write ``function``."""
+    defines = re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+" + re.escape(function) + r"[ \t]*\(|^[ \t]*"
+                         + re.escape(function) + r"[ \t]*=", re.MULTILINE)
+    check_cell = check_cell_pattern(function)
+    code = [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
+    tagged = [(i, c) for i, c in code if ANSWER_TAG in cell_tags(c)]
+    fallback = False
+    if not tagged:
+        tagged = [(i, c) for i, c in code
+                  if defines.search(cell_source(c)) and not check_cell.match(cell_source(c).strip())]
+        fallback = True
+    if not tagged:
+        raise InvalidNotebook(f"no answer cell: no code cell is tagged '{ANSWER_TAG}' and none defines {function}")
+    answer = AnswerCells(path, [strip_markers(cell_source(c)) for _, c in tagged], [i for i, _ in tagged], fallback)
+    if fallback:
+        answer.notes.append(f"no cell is tagged '{ANSWER_TAG}'; graded the cell(s) defining {function} "
+                            f"(cell {', '.join(str(i + 1) for i in answer.answer_cells)})")
+    size = sum(len(s) for s in answer.answer_sources)
+    if size > MAX_ANSWER_CHARS:
+        raise InvalidNotebook(f"the answer cell(s) hold {size} characters, over the limit of {MAX_ANSWER_CHARS}; "
+                              "an answer to this exercise needs a few hundred")
+    if any(_MAGIC.search(s) for s in answer.answer_sources):
+        answer.notes.append("IPython magics or shell escapes in the answer were commented out")
+    return answer
+
+
+def read_answer(path: Path, function: str = "mdn_loss") -> AnswerCells:
+    """The answer of the notebook at ``path``; raise InvalidNotebook when there is none to read."""
+    return find_answer(read_cells(path), path, function)

@@ -1,0 +1,5 @@
+import sys
+
+from .autograder import main
+
+sys.exit(main())
