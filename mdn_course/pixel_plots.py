@@ -20,7 +20,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from .pixel_world import PIXEL_WORLD, PixelWorldSpec
+from .pixel_world import PIXEL_WORLD, PixelWorldSpec, ground
 
 __all__ = ["COLOUR_MAP", "frame_grid", "long_exposure", "film_strip", "dream_gif", "show_gif"]
 
@@ -116,9 +116,10 @@ def dream_gif(rows: Mapping[str, torch.Tensor], *, scale: int = 4, ms_per_step: 
         raise ValueError("every future must have the same number of steps: " +
                          ", ".join(f"{k}: {a.shape[0]}" for k, a in zip(labels, arrays)))
     stack = np.stack(arrays)                                                      # (panels, T+1, H, W)
-    if trail:
+    if trail:                                   # where the car has been, at 40% of its brightness above the ground
+        shade = ground(spec).numpy()
         past = np.maximum.accumulate(stack, axis=1)
-        stack = np.maximum(stack, 0.25 + 0.35 * (past - 0.25).clip(min=0.0))
+        stack = np.maximum(stack, shade + 0.4 * (past - shade).clip(min=0.0))
     colours = (matplotlib.colormaps[COLOUR_MAP](stack)[..., :3] * 255).astype(np.uint8)
     colours = colours.repeat(scale, axis=2).repeat(scale, axis=3)                 # enlarge
     panels, _, height, width, _ = colours.shape

@@ -133,6 +133,7 @@ def test_film_strip_and_frame_grid_have_one_panel_per_step_and_label():
 
 
 def test_dream_gif_is_an_animated_gif_with_one_frame_per_step():
+    import matplotlib
     from PIL import Image
 
     z, _ = generate_synthetic_data(2, seq_len=7, seed=5)
@@ -141,5 +142,11 @@ def test_dream_gif_is_an_animated_gif_with_one_frame_per_step():
     image = Image.open(io.BytesIO(gif))
     assert image.n_frames == 8 and image.info.get("loop") == 0
     assert image.size[1] == 3 * S + 30
+    path = torch.stack([torch.linspace(-1.0, 2.0, 8), torch.zeros(8)], dim=-1)       # away from the top-left corner
+    image = Image.open(io.BytesIO(dream_gif({"a": render(path), "b": render(path)}, scale=3)))
+    image.seek(7)                                     # the trail shows the car's past, never lifts the empty ground
+    corner = image.convert("RGB").getpixel((6 + 1, 16 + 1))
+    empty = [255 * c for c in matplotlib.colormaps["cividis"](0.0)[:3]]
+    assert max(abs(a - b) for a, b in zip(corner, empty)) < 12
     with pytest.raises(ValueError, match="same number of steps"):
         dream_gif({"real": render(z[0]), "short": render(z[1, :3])})
