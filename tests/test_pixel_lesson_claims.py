@@ -111,7 +111,7 @@ def test_seeing_through_v_costs_the_memory_a_little(lesson):
                   - latent_floor(lesson["vae"], test_z, test_a))
     assert 0.0 < states_gap < 0.2                                     # printed as 0.11
     assert 0.0 < latent_gap < 0.45                                    # printed as 0.25
-    assert latent_gap > states_gap                                    # "a little more"
+    assert 0.03 < latent_gap - states_gap < 0.3                       # "a little over a tenth of a nat more"
 
 
 @pytest.mark.slow
