@@ -5,11 +5,14 @@ source, the exercise's check cells equal what the check registry generates,
 every notebook has its badge / install / setup / narration cells, and the
 stub of the answer cell defines the function without running it.
 
-Slow tests (``-m notebooks``; about two minutes on two cores): nbval in strict
-mode on every solution notebook (stored outputs must reproduce), run twice:
-with this CPU's fastest kernels and again under ``ATEN_CPU_CAPABILITY=default``,
-which computes like a CPU without vector extensions, against the same stored
-outputs; so a pass here means a pass on other machines. Strict means every
+Slow tests (``-m notebooks``; about three minutes on two cores): nbval in strict
+mode on every solution notebook (stored outputs must reproduce), run twice
+against the same stored outputs (``mdn_course.tools.cpu_matrix.CI_COMBOS``):
+with the settings the outputs were stored with (this CPU's fastest kernels, one
+thread), and again with every numerics setting changed at once (no vector
+kernels, two threads, MKL's generic code path, oneDNN limited to SSE4.1), which
+computes the same floats the way another CPU could. The whole matrix of those
+settings is ``python -m mdn_course.tools.cpu_matrix``. Strict means every
 output's text, kinds and integers exactly, and decimal numbers within the
 cell's tolerance (``mdn_course.tools.nbval_numbers``). Then nbval in lax mode
 on the student exercise, which must fail at exactly its check cells, and on
@@ -24,7 +27,6 @@ import json
 import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nbformat
@@ -35,12 +37,15 @@ from mdn_course.exercise.student_version import (BEGIN_SOLUTION, END_SOLUTION, S
                                                  check_cells, make_student_notebook, notebook_text, out_of_sync,
                                                  solution_notebooks, strip_solution, student_path)
 from mdn_course.links import colab_url
+from mdn_course.tools.cpu_matrix import CI_COMBOS
 from mdn_course.tools.nbval_numbers import DEFAULT_TOLERANCE, Tolerance, compare_text
-from mdn_course.tools.notebook_runner import NOTEBOOK_DIR, is_narration_cell, kernel_env, series
+from mdn_course.tools.nbval_run import cell_results as _cell_results
+from mdn_course.tools.nbval_run import failure_reports as _failure_reports
+from mdn_course.tools.nbval_run import run_nbval
+from mdn_course.tools.notebook_runner import NOTEBOOK_DIR, is_narration_cell, series
 from mdn_course.tools.notebook_sync import install_cell_source, is_install_cell
 
 REPO = Path(__file__).resolve().parent.parent
-SANITIZE = NOTEBOOK_DIR / "nbval_sanitize.cfg"
 EXERCISE = NOTEBOOK_DIR / "03_exercise_mdn_loss.ipynb"
 SOLUTIONS = series()
 SEGMENT = re.compile(r'^play\("(?P<id>[^"]+)"\)$')
@@ -239,52 +244,21 @@ def test_student_cli_check_passes():
 
 # ---------------------------------------------------------------- nbval (slow)
 
-#: The CPU capabilities the strict run is repeated under: this machine's best, and the portable baseline.
-CAPABILITIES = ("native", "default")
+#: The strict run is repeated under these ways of computing (``mdn_course.tools.cpu_matrix``): the
+#: stored outputs' own settings, and one where every numerics setting differs from them.
+STRICT_COMBOS = CI_COMBOS
 
 
-def _nbval(paths, xml: Path, *, lax: bool, capability: str = "native", rootdir: Path = REPO
-           ) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax" if lax else "--nbval",
-           "-p", "mdn_course.tools.nbval_numbers",
-           "--nbval-sanitize-with", str(SANITIZE), "--nbval-current-env", "--nbval-cell-timeout", "300",
-           "-p", "no:cacheprovider", "-q", "--junitxml", str(xml), "-o", "junit_family=xunit1",
-           "--rootdir", str(rootdir), "-c", str(REPO / "pyproject.toml")]
-    if len(paths) > 1:
-        cmd += ["-n", "2", "--dist", "loadfile"]
-    cmd += [str(p) for p in paths]
-    env = kernel_env()
-    env.pop("ATEN_CPU_CAPABILITY", None)
-    if capability != "native":
-        env["ATEN_CPU_CAPABILITY"] = capability
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+def _nbval(paths, xml: Path, *, lax: bool, settings=None, rootdir: Path = REPO):
+    return run_nbval(paths, xml, lax=lax, settings=settings, rootdir=rootdir)
 
 
-def _cell_results(xml: Path):
-    """{notebook file name: {code cell number: 'passed' | 'failed' | 'skipped'}} from JUnit XML."""
-    results = {}
-    for case in ET.parse(xml).iter("testcase"):
-        match = re.fullmatch(r"Cell (\d+)", case.get("name", ""))
-        if not match:
-            continue
-        source = case.get("file") or case.get("classname", "")
-        name = next((part for part in re.split(r"[/\\]", source) if part.endswith(".ipynb")), source)
-        if not name.endswith(".ipynb"):
-            name = source.split(".ipynb")[0].replace(".", "/").split("/")[-1] + ".ipynb"
-        status = "passed"
-        if case.find("failure") is not None or case.find("error") is not None:
-            status = "failed"
-        elif case.find("skipped") is not None:
-            status = "skipped"
-        results.setdefault(name, {})[int(match.group(1))] = status
-    return results
-
-
-@pytest.fixture(scope="session", params=CAPABILITIES)
+@pytest.fixture(scope="session", params=STRICT_COMBOS, ids=lambda combo: combo.name)
 def strict_run(request, tmp_path_factory):
-    xml = tmp_path_factory.mktemp("nbval") / f"strict-{request.param}.xml"
-    proc = _nbval(SOLUTIONS, xml, lax=False, capability=request.param)
-    return proc, _cell_results(xml), request.param
+    combo = request.param
+    xml = tmp_path_factory.mktemp("nbval") / f"strict-{combo.name}.xml"
+    proc = _nbval(SOLUTIONS, xml, lax=False, settings=combo.env)
+    return proc, _cell_results(xml), combo
 
 
 @pytest.fixture(scope="session")
@@ -305,21 +279,15 @@ def lax_run(tmp_path_factory):
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_solution_notebook_nbval_strict(strict_run, path):
-    proc, results, capability = strict_run
+    proc, results, combo = strict_run
     cells = results.get(path.name)
     assert cells, f"nbval collected nothing for {path.name}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     assert len(cells) == len(_code_cells(_read(path)))
     failed = [n for n, status in cells.items() if status != "passed"]
     assert not failed, (f"{path.name}: cells {failed} differ from the stored outputs under "
-                        f"ATEN_CPU_CAPABILITY={capability} (each report below says whether only numbers "
-                        f"moved or the text changed):\n{_failure_reports(proc.stdout, path.name)}")
-
-
-def _failure_reports(stdout: str, name: str) -> str:
-    """nbval's failure sections for one notebook (the whole tail when none is found)."""
-    sections = re.split(r"\n(?=_{5,} )", stdout)
-    mine = [s for s in sections if re.match(rf"_+ \S*{re.escape(name)}::Cell \d+ _+", s)]
-    return "\n".join(mine)[-8000:] if mine else stdout[-6000:]
+                        f"{combo.describe()} (each report below says whether only numbers moved or the text "
+                        f"changed; python -m mdn_course.tools.cpu_matrix runs the other combinations):\n"
+                        f"{_failure_reports(proc.stdout, path.name)}")
 
 
 # ---------------------------------------------------------------- numbers within tolerance, text exact
