@@ -53,6 +53,7 @@ def test_nbval_env_starts_from_the_stored_settings_whatever_the_outer_environmen
     assert not any(name in env for name in NUMERICS_VARIABLES if name != "OMP_NUM_THREADS")
     env = nbval_env({"MKL_CBWR": "COMPATIBLE", "OMP_NUM_THREADS": "2"}, base=outer)
     assert env["MKL_CBWR"] == "COMPATIBLE" and env["OMP_NUM_THREADS"] == "2" and "ATEN_CPU_CAPABILITY" not in env
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"                 # two threads on a busy machine stay fast
 
 
 def test_outcome_summary_names_each_failed_cell_and_how_far_it_moved():
@@ -65,6 +66,11 @@ def test_outcome_summary_names_each_failed_cell_and_how_far_it_moved():
     assert not bad.passed and bad.failed == [1, 2, 3]
     assert bad.summary() == "FAIL c1:1.9x(-1.25->-1.09) c2:text(4->5) c3:error"
     assert NotebookOutcome().summary() == "NOT RUN"
+    dead = NotebookOutcome(cells={n: "failed" for n in range(5)})       # nothing compared: the kernel died
+    assert dead.kernel_failed and not bad.kernel_failed
+    assert dead.summary() == "FAIL all 5 cells:error (kernel)"
+    dead.rerun = True
+    assert dead.summary().endswith("(rerun)")
     table = format_table([(PAIRS[0], {"01_x.ipynb": ok}, 12.0), (PAIRS[1], {"01_x.ipynb": bad}, 13.0)],
                          [Path("01_x.ipynb")])
     assert "t1 " in table and PAIRS[1].name in table and "FAIL c1:1.9x" in table

@@ -38,7 +38,7 @@ from mdn_course.exercise.student_version import (BEGIN_SOLUTION, END_SOLUTION, S
                                                  solution_notebooks, strip_solution, student_path)
 from mdn_course.links import colab_url
 from mdn_course.tools.cpu_matrix import CI_COMBOS
-from mdn_course.tools.nbval_numbers import DEFAULT_TOLERANCE, Tolerance, compare_text
+from mdn_course.tools.nbval_numbers import DEFAULT_TOLERANCE, Tolerance, cell_tolerance, compare_text
 from mdn_course.tools.nbval_run import cell_results as _cell_results
 from mdn_course.tools.nbval_run import failure_reports as _failure_reports
 from mdn_course.tools.nbval_run import run_nbval
@@ -307,6 +307,29 @@ def test_numbers_move_within_tolerance_text_and_integers_do_not():
     assert not compare_text("left 26%", "left 36%", tol).within
     assert not compare_text("left 26%", "left 26 %", tol).same_text
     assert compare_text("nan", "nan", tol).within and not compare_text("inf 1.0", "inf 1.2", tol).within
+
+
+def test_a_line_can_have_its_own_tolerance_and_the_rest_of_the_cell_keeps_the_cell_s():
+    cell = {"metadata": {"nbval_tolerance": {"rel": 0.05, "abs": 0.02, "integers": True, "lines": [
+        {"match": r"^tau = 0\.01:", "rel": 0.5, "why": "a near-tie amplified 100-fold"}]}}}
+    tol = cell_tolerance(cell)
+    stored = "tau = 0.01:  50 distinct patterns, 0.23 up\ntau = 1.00: 139 distinct patterns, 0.50 up\n"
+    wide = compare_text(stored, stored.replace(" 50 ", " 32 ").replace("0.23", "0.14"), tol)
+    assert wide.within and wide.worst == ("50", "32") and wide.worst_tolerance.rel == 0.5
+    narrow = compare_text(stored, stored.replace("139", "120"), tol)    # the other line: 5 % + 0.02
+    assert not narrow.within and narrow.worst == ("139", "120") and narrow.worst_tolerance.rel == 0.05
+    assert tol.for_line("tau = 1.00: 139") is tol
+    assert cell_tolerance({"metadata": {}}) == DEFAULT_TOLERANCE
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"rel": "wide"}, "must look like"),
+    ({"lines": [{"rel": 0.5}]}, "must look like"),                       # no "match"
+    ({"lines": [{"match": "(", "rel": 0.5}]}, "not a regular expression"),
+])
+def test_bad_tolerance_metadata_is_named(entry, message):
+    with pytest.raises(ValueError, match=message):
+        cell_tolerance({"metadata": {"nbval_tolerance": entry}})
 
 
 def _tiny_notebook(folder: Path, stored: str, metadata=None) -> Path:

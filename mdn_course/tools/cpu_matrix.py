@@ -122,6 +122,12 @@ class NotebookOutcome:
 
     cells: Dict[int, str] = field(default_factory=dict)        # code cell -> passed / failed / skipped
     drift: Dict[int, dict] = field(default_factory=dict)       # code cell -> drift record (worst pair, excess)
+    rerun: bool = False                                        # the first run's kernel failed; this is the second
+
+    @property
+    def kernel_failed(self) -> bool:
+        """Every cell failed and none was compared: the kernel died or never started, no numerics result."""
+        return bool(self.cells) and len(self.failed) == len(self.cells) and not self.drift
 
     @property
     def failed(self) -> List[int]:
@@ -136,11 +142,14 @@ class NotebookOutcome:
         return max(values, default=0.0)
 
     def summary(self) -> str:
+        note = " (rerun)" if self.rerun else ""
         if not self.cells:
             return "NOT RUN"
         if self.passed:
-            return f"ok {self.worst_excess():.2f}"
-        return "FAIL " + " ".join(self._cell_failure(n) for n in self.failed)
+            return f"ok {self.worst_excess():.2f}{note}"
+        if self.kernel_failed:
+            return f"FAIL all {len(self.cells)} cells:error (kernel){note}"
+        return "FAIL " + " ".join(self._cell_failure(n) for n in self.failed) + note
 
     def _cell_failure(self, n: int) -> str:
         record = self.drift.get(n)
@@ -152,24 +161,41 @@ class NotebookOutcome:
         return f"c{n}:text" + (f"({record['worst'][0]}->{record['worst'][1]})" if record.get("worst") else "")
 
 
-def run_combo(combo: Combo, paths: Sequence[Path], *, workers: int = 2, folder: Optional[Path] = None,
-              timeout: int = 1800) -> Tuple[Dict[str, NotebookOutcome], float, str]:
-    """Strict nbval of ``paths`` under ``combo``: ({notebook name: outcome}, seconds, nbval's stdout)."""
-    with tempfile.TemporaryDirectory(prefix="cpu-matrix-") as scratch:
-        where = Path(folder or scratch)
-        xml, log = where / f"{combo.name}.xml", where / f"{combo.name}.drift.jsonl"
-        log.unlink(missing_ok=True)
-        started = time.perf_counter()
-        inside = all(Path(p).resolve().is_relative_to(REPO_ROOT) for p in paths)
-        proc = run_nbval(paths, xml, settings=combo.env, workers=workers, drift_log=log, timeout=timeout,
-                         rootdir=REPO_ROOT if inside else Path(paths[0]).resolve().parent)
-        seconds = time.perf_counter() - started
-        cells, drift = cell_results(xml), read_drift_log(log)
+def _run_once(combo: Combo, paths: Sequence[Path], workers: int, folder: Path, timeout: int
+              ) -> Tuple[Dict[str, NotebookOutcome], str]:
+    xml, log = folder / f"{combo.name}.xml", folder / f"{combo.name}.drift.jsonl"
+    log.unlink(missing_ok=True)
+    inside = all(Path(p).resolve().is_relative_to(REPO_ROOT) for p in paths)
+    proc = run_nbval(paths, xml, settings=combo.env, workers=workers, drift_log=log, timeout=timeout,
+                     rootdir=REPO_ROOT if inside else Path(paths[0]).resolve().parent)
+    cells, drift = cell_results(xml), read_drift_log(log)
     outcomes = {p.name: NotebookOutcome(cells=cells.get(p.name, {})) for p in paths}
     for record in drift:
         if record["notebook"] in outcomes:
             outcomes[record["notebook"]].drift[int(record["cell"])] = record
-    return outcomes, seconds, proc.stdout
+    return outcomes, proc.stdout
+
+
+def run_combo(combo: Combo, paths: Sequence[Path], *, workers: int = 2, folder: Optional[Path] = None,
+              timeout: int = 1800) -> Tuple[Dict[str, NotebookOutcome], float, str]:
+    """Strict nbval of ``paths`` under ``combo``: ({notebook name: outcome}, seconds, nbval's stdout).
+
+    A notebook whose kernel failed (every cell failed, none compared) runs once more on its own,
+    and its outcome says so: a kernel that did not start says nothing about numerics.
+    """
+    with tempfile.TemporaryDirectory(prefix="cpu-matrix-") as scratch:
+        where = Path(folder or scratch)
+        started = time.perf_counter()
+        outcomes, stdout = _run_once(combo, paths, workers, where, timeout)
+        failed = [p for p in paths if outcomes[p.name].kernel_failed]
+        if failed:
+            again, more = _run_once(combo, failed, 1, where, timeout)
+            for name, outcome in again.items():
+                outcome.rerun = True
+                outcomes[name] = outcome
+            stdout += "\n--- rerun of " + ", ".join(p.name for p in failed) + " ---\n" + more
+        seconds = time.perf_counter() - started
+    return outcomes, seconds, stdout
 
 
 def format_table(rows: Sequence[Tuple[Combo, Dict[str, NotebookOutcome], float]], paths: Sequence[Path]) -> str:
@@ -184,7 +210,8 @@ def format_table(rows: Sequence[Tuple[Combo, Dict[str, NotebookOutcome], float]]
                                + [f"{seconds:7.0f}"]))
     lines.append("ok X: passed; X = the largest move of any number, as a share of what its cell's tolerance "
                  "allows (1.00 = at the limit). FAIL cN:Mx(stored->new): code cell N moved M times the allowance; "
-                 "cN:text: the text or an integer changed; cN:error: the cell raised.")
+                 "cN:text: the text or an integer changed; cN:error: the cell raised; (rerun): the first run's "
+                 "kernel failed before any output was compared, and this is the second run.")
     return "\n".join(lines)
 
 
@@ -223,7 +250,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"  {combo.name:36s} {combo.describe():70s} {seconds:5.0f} s  "
               + ("ok" if all(o.passed for o in outcomes.values()) else "FAILED"), flush=True)
         report.append({"combo": combo.name, "settings": combo.env, "seconds": round(seconds, 1),
-                       "notebooks": {name: {"cells": o.cells, "summary": o.summary(),
+                       "nbval_tail": stdout[-4000:] if not all(o.passed for o in outcomes.values()) else "",
+                       "notebooks": {name: {"cells": o.cells, "summary": o.summary(), "rerun": o.rerun,
                                             "worst_excess": o.worst_excess(),
                                             "drift": {str(k): v for k, v in o.drift.items()}}
                                      for name, o in outcomes.items()}})
