@@ -17,8 +17,6 @@ what the schedule changed. Everything runs on the CPU; ``--quick`` skips lesson 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -33,6 +31,7 @@ from mdn_course import (MDNRNN, evaluate_nll, generate_synthetic_data, mdn_nll_f
                         train_model)
 from mdn_course.architectures import FeedForwardMDN, TransformerMDN  # noqa: E402
 from mdn_course.memory_world import generate_memory_world_data  # noqa: E402
+from mdn_course.tools.lesson_cells import defining_cells  # noqa: E402
 from mdn_course.training import fit_full_batch  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,33 +71,10 @@ class Tail:
         return total - abs(self.values[-1] - self.values[0])
 
 
-def _lesson_cells(notebook: str, *names: str) -> dict:
-    """Run the code cells of a lesson that define ``names`` (on the CPU); return their namespace.
-
-    The benchmark trains the lesson's own models, not copies of them.
-    """
-    import nbformat
-
-    nb = nbformat.read(REPO / "notebooks" / notebook, as_version=4)
-    namespace: dict = {}
-    exec("import torch\nfrom torch import nn\nfrom mdn_course import *", namespace)
-    namespace["device"] = torch.device("cpu")
-    for name in names:
-        cell = next(c for c in nb.cells if c.cell_type == "code"
-                    and (f"def {name}(" in c.source or f"class {name}(" in c.source))
-        with contextlib.redirect_stdout(io.StringIO()):      # the cell's own prints are not results
-            exec(cell.source, namespace)
-    return namespace
-
-
 def _lesson1(constant_lr: bool) -> Dict[str, Tuple[float, float, float, int]]:
-    """Lesson 1's two fits, with the lesson's data and models; ``constant_lr``: its old recipe."""
-    lesson = _lesson_cells("01_why_distributions.ipynb", "two_branch_data", "TinyMixtureModel")
-    x, y = lesson["two_branch_data"]()
-    set_seed(0)
-    mixture = lesson["TinyMixtureModel"]()
-    set_seed(0)
-    regressor = torch.nn.Sequential(lesson["body"](), torch.nn.Linear(32, 1))
+    """Lesson 1's two fits, of the data and models its cells build; ``constant_lr``: its old recipe."""
+    lesson = defining_cells("01_why_distributions.ipynb", "two_branch_data", "TinyMixtureModel")
+    x, y, regressor, mixture = (lesson[name] for name in ("x", "y", "regressor", "mixture_model"))
     fraction = 1.0 if constant_lr else 1e-3
     results = {}
     for name, model, loss_of in (("squared error", regressor, lambda m: ((m(x) - y) ** 2).mean()),
