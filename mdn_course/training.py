@@ -217,8 +217,8 @@ def fit_full_batch(model: torch.nn.Module, loss_of: Callable[[torch.nn.Module], 
     Lesson 1 fits its two small models with this. The learning rate follows a cosine from
     ``lr`` down to ``lr * final_lr_fraction`` at the last step: with a constant ``lr`` of 1e-2
     the mixture fit never settles (over its last 60 steps the loss swung between -1.25 and
-    -0.51 on one CPU while staying at -1.25 on another), so the number printed depended on
-    where the last step happened to land. The returned value is ``loss_of(model)`` computed
+    -0.51 under ``ATEN_CPU_CAPABILITY=default`` on one thread, while it stayed at -1.25 with the
+    CPU's own kernels), so the number printed depended on where the last step happened to land. The returned value is ``loss_of(model)`` computed
     once more after training, with no gradients: the loss of the weights the lesson goes on to use.
     """
     if steps < 1 or lr <= 0 or not 0.0 < final_lr_fraction <= 1.0:

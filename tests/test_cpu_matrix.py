@@ -60,11 +60,12 @@ def test_outcome_summary_names_each_failed_cell_and_how_far_it_moved():
     ok = NotebookOutcome(cells={0: "passed", 1: "passed"},
                          drift={1: {"cell": 1, "worst": ["0.50", "0.51"], "excess": 0.4, "differs": True}})
     assert ok.passed and ok.summary() == "ok 0.40"
-    bad = NotebookOutcome(cells={0: "passed", 1: "failed", 2: "failed", 3: "failed"},
-                          drift={1: {"worst": ["-1.25", "-1.09"], "excess": 1.9, "differs": True},
-                                 2: {"worst": ["4", "5"], "excess": None, "differs": True}})
-    assert not bad.passed and bad.failed == [1, 2, 3]
-    assert bad.summary() == "FAIL c1:1.9x(-1.25->-1.09) c2:text(4->5) c3:error"
+    bad = NotebookOutcome(cells={0: "passed", 1: "failed", 2: "failed", 3: "failed", 4: "failed"},
+                          drift={1: {"worst": ["-1.25", "-1.09"], "excess": 1.9, "differs": True, "same_text": True},
+                                 2: {"worst": ["4", "5"], "excess": None, "differs": True, "same_text": False},
+                                 4: {"worst": ["0.51", "0.50"], "excess": None, "differs": True, "same_text": True}})
+    assert not bad.passed and bad.failed == [1, 2, 3, 4]
+    assert bad.summary() == "FAIL c1:1.9x(-1.25->-1.09) c2:text(4->5) c3:error c4:exact(0.51->0.50)"
     assert NotebookOutcome().summary() == "NOT RUN"
     dead = NotebookOutcome(cells={n: "failed" for n in range(5)})       # nothing compared: the kernel died
     assert dead.kernel_failed and not bad.kernel_failed

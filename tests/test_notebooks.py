@@ -320,6 +320,9 @@ def test_a_line_can_have_its_own_tolerance_and_the_rest_of_the_cell_keeps_the_ce
     assert not narrow.within and narrow.worst == ("139", "120") and narrow.worst_tolerance.rel == 0.05
     assert tol.for_line("tau = 1.00: 139") is tol
     assert cell_tolerance({"metadata": {}}) == DEFAULT_TOLERANCE
+    only_lines = cell_tolerance({"metadata": {"nbval_tolerance": {"lines": [{"match": "^x", "abs": 0.1}]}}})
+    assert (only_lines.rel, only_lines.abs) == (DEFAULT_TOLERANCE.rel, DEFAULT_TOLERANCE.abs)   # not exact
+    assert only_lines.for_line("x 0.5").abs == 0.1 and only_lines.for_line("x 0.5").rel == DEFAULT_TOLERANCE.rel
 
 
 @pytest.mark.parametrize("entry, message", [

@@ -14,9 +14,10 @@ a cell that allows it. Runs of spaces may change
 width, because a formatted table shifts when a number gains a digit or a sign.
 
 Tolerance per cell: ``DEFAULT_TOLERANCE``, or the cell metadata entry
-``"nbval_tolerance": {"rel": R, "abs": A, "integers": false}`` (``{"rel": 0,
-"abs": 0}`` makes a cell exact; a chaotic quantity such as a 100-step dream, or
-a count of sampled outcomes with ``"integers": true``, gets a wider one).
+``"nbval_tolerance": {"rel": R, "abs": A, "integers": false}`` (a field left out
+keeps the default's value; ``{"rel": 0, "abs": 0}`` makes a cell exact; a chaotic
+quantity such as a 100-step dream, or a count of sampled outcomes with
+``"integers": true``, gets a wider one).
 Within a cell, the lines of the stored output that match a regular expression
 can get their own tolerance, so that one sensitive number does not widen the
 whole table: ``"lines": [{"match": "^tau = 0.01", "rel": 0.5, "why": "..."}]``
@@ -145,7 +146,8 @@ def compare_text(stored: str, new: str, tolerance: Tolerance) -> Comparison:
 
 
 def _parse_tolerance(entry, inherit: Optional[Tolerance] = None) -> Tolerance:
-    base = inherit or Tolerance(rel=0.0, abs=0.0)
+    """A tolerance from metadata; what the entry leaves out comes from ``inherit`` (default: the default)."""
+    base = inherit or DEFAULT_TOLERANCE
     return Tolerance(rel=float(entry.get("rel", base.rel)), abs=float(entry.get("abs", base.abs)),
                      integers=bool(entry.get("integers", base.integers)))
 
@@ -214,6 +216,7 @@ def _log_drift(item, compared: List[Comparison]) -> None:
     worst = max(compared, key=lambda c: c.worst_excess, default=None)
     record = {"notebook": Path(str(item.fspath)).name, "cell": item.cell_num,
               "differs": bool(compared), "worst": worst.worst if worst else None,
+              "same_text": all(c.same_text for c in compared),
               "excess": None if worst is None or math.isinf(worst.worst_excess) else round(worst.worst_excess, 3)}
     with open(path, "a", encoding="utf-8") as log:
         log.write(json.dumps(record) + "\n")
