@@ -8,7 +8,7 @@ from .device import describe_device, get_device, set_seed
 from .loss import mdn_loss, mdn_nll_from_logs
 from .mixture import gaussian_pdf, mixture_pdf, plot_mixture
 from .model import MDNHead, MDNRNN, MixtureOutput, WorldLSTM
-from .training import TrainingHistory, evaluate_nll, train_lesson_model, train_model
+from .training import TrainingHistory, evaluate_nll, fit_full_batch, train_lesson_model, train_model
 
 from .dream import dream, predict_next, sample_mixture
 from .plots import plot_predicted_mixture, plot_training_curve, plot_trajectories

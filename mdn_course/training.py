@@ -1,8 +1,18 @@
-"""Training loop for the MDN-RNN: minibatches, Adam, clipping, a schedule, a held-out split.
+"""Training loops: the MDN-RNN's (minibatches, Adam, clipping, a schedule, a held-out split) and lesson 1's.
 
 Sequences are split into a training part and a held-out part before training;
 each epoch reports the mean NLL per step (nats, summed over latent dimensions)
 on both, so the student can compare them with ``bayes_optimal_nll``.
+
+Every loop here ends where training is stable, because lessons print what it
+reaches: CPUs differ in the last digits of every float operation, and a
+training that still takes large steps at its end turns those digits into a
+different printed number. So the learning rate decays to a tiny fraction of
+its peak by the last step (``train_model``: one-cycle, ending at 1/250,000 of
+``lr``; ``fit_full_batch``: cosine, ending at ``final_lr_fraction`` of ``lr``),
+and the figures to print are *evaluated* after training, with no gradients, on
+fixed data (``TrainingHistory.final_train_nll``, ``heldout_nll[-1]``, the value
+``fit_full_batch`` returns), never the last minibatch's loss.
 """
 from __future__ import annotations
 
@@ -17,16 +27,29 @@ from tqdm.auto import tqdm
 from .loss import mdn_nll_from_logs
 from .model import MDNRNN
 
-__all__ = ["TrainingHistory", "train_model", "evaluate_nll", "train_lesson_model", "cpu_threads"]
+__all__ = ["TrainingHistory", "train_model", "evaluate_nll", "train_lesson_model", "cpu_threads",
+           "fit_full_batch", "StepCallback"]
+
+#: Called after every optimiser step as ``on_step(step, model)`` (step counts from 1), e.g. to
+#: measure how much an evaluated loss still moves near the end (``benchmarks/training_stability.py``).
+StepCallback = Callable[[int, torch.nn.Module], None]
 
 
 @dataclass
 class TrainingHistory:
-    """Per-epoch mean NLL per step on the training and held-out sequences."""
+    """Per-epoch NLL per step on the training and held-out sequences, and the training NLL at the end.
+
+    ``train_nll[e]`` is the mean of epoch e's minibatch losses, each measured *before* its own
+    optimiser step, so it mixes weights from the whole epoch: a running average for drawing the
+    curve, not a figure to print. ``heldout_nll[e]`` is evaluated after epoch e, without gradients,
+    on the held-out sequences. ``final_train_nll`` is evaluated the same way on the training
+    sequences after the last step: the training figure to print.
+    """
 
     train_nll: List[float] = field(default_factory=list)
     heldout_nll: List[float] = field(default_factory=list)
     seconds: float = 0.0
+    final_train_nll: Optional[float] = None
 
     @property
     def epochs(self) -> int:
@@ -84,13 +107,16 @@ def train_model(model: MDNRNN, z: torch.Tensor, a: torch.Tensor, *, epochs: int 
                 batch_size: int = 256, lr: float = 2e-2, heldout_fraction: float = 0.1,
                 clip_norm: float = 1.0, seed: int = 0, progress: bool = True,
                 quiet: Optional[bool] = None, cpu_thread_count: Optional[int] = None,
-                loss_fn: Optional[Callable[..., torch.Tensor]] = None) -> TrainingHistory:
+                loss_fn: Optional[Callable[..., torch.Tensor]] = None,
+                on_step: Optional[StepCallback] = None) -> TrainingHistory:
     """Fit ``model`` to sequences by maximum likelihood and return the per-epoch history.
 
     Args:
         model: an ``MDNRNN``; training happens on the device its parameters are on.
         z: latent states (N, T+1, D); a: actions (N, T, A).
-        epochs, batch_size, lr: Adam with a one-cycle learning-rate schedule peaking at ``lr``.
+        epochs, batch_size, lr: Adam with a one-cycle learning-rate schedule peaking at ``lr`` after
+            30 % of the steps and annealing to ``lr / 250,000`` at the last one, so the weights have
+            settled when training ends.
         heldout_fraction: share of sequences kept out of training to measure generalisation.
         clip_norm: gradient-norm clipping, which keeps rare huge gradients (a sharp
             component far from a target) from throwing the weights away.
@@ -103,6 +129,7 @@ def train_model(model: MDNRNN, z: torch.Tensor, a: torch.Tensor, *, epochs: int 
         loss_fn: what to minimise, called as ``loss_fn(pi, mu, sigma, z_next)`` like the exercise's
             ``mdn_loss`` (lesson 4 passes the student's own). ``None`` uses the package's log-space
             NLL. The reported NLLs are always measured with the package's NLL, so a wrong loss shows.
+        on_step: optional ``on_step(step, model)`` called after every optimiser step (see ``StepCallback``).
     """
     _check_data(model, z, a)
     if not 0.0 < heldout_fraction < 1.0:
@@ -126,6 +153,7 @@ def train_model(model: MDNRNN, z: torch.Tensor, a: torch.Tensor, *, epochs: int 
     started = time.perf_counter()
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress)
     model.train()
+    step = 0
     with cpu_threads(cpu_thread_count if device.type == "cpu" else None):
         for _ in bar:
             perm = torch.randperm(n_train, generator=g).to(device)
@@ -143,6 +171,9 @@ def train_model(model: MDNRNN, z: torch.Tensor, a: torch.Tensor, *, epochs: int 
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                 optimizer.step()
                 schedule.step()
+                step += 1
+                if on_step is not None:
+                    on_step(step, model)
                 if loss_fn is not None:        # report the true NLL, whatever was minimised
                     loss = mdn_nll_from_logs(out.log_pi, out.mu, out.log_sigma, zb[:, 1:])
                 total += float(loss.detach()) * idx.numel()
@@ -150,6 +181,7 @@ def train_model(model: MDNRNN, z: torch.Tensor, a: torch.Tensor, *, epochs: int 
             history.train_nll.append(total / count)
             history.heldout_nll.append(evaluate_nll(model, z_held, a_held))
             bar.set_postfix(train=f"{history.train_nll[-1]:.3f}", heldout=f"{history.heldout_nll[-1]:.3f}")
+        history.final_train_nll = evaluate_nll(model, z_train, a_train)
     history.seconds = time.perf_counter() - started
     model.eval()
     return history
@@ -175,3 +207,34 @@ def train_lesson_model(seed: int = 0, *, progress: bool = True, device=None,
     model = MDNRNN(n_components=n_components).to(device or get_device())
     history = train_model(model, z, a, seed=seed, progress=progress, loss_fn=loss_fn)
     return model, history, z, a
+
+
+def fit_full_batch(model: torch.nn.Module, loss_of: Callable[[torch.nn.Module], torch.Tensor], *,
+                   steps: int = 600, lr: float = 1e-2, final_lr_fraction: float = 1e-3,
+                   on_step: Optional[StepCallback] = None) -> float:
+    """Minimise ``loss_of(model)`` (a scalar on the whole data set) with Adam; return it evaluated at the end.
+
+    Lesson 1 fits its two small models with this. The learning rate follows a cosine from
+    ``lr`` down to ``lr * final_lr_fraction`` at the last step: with a constant ``lr`` of 1e-2
+    the mixture fit never settles (over its last 60 steps the loss swung between -1.25 and
+    -0.51 under ``ATEN_CPU_CAPABILITY=default`` on one thread, while it stayed at -1.25 with the
+    CPU's own kernels), so the number printed depended on where the last step happened to land. The returned value is ``loss_of(model)`` computed
+    once more after training, with no gradients: the loss of the weights the lesson goes on to use.
+    """
+    if steps < 1 or lr <= 0 or not 0.0 < final_lr_fraction <= 1.0:
+        raise ValueError(f"need steps >= 1, lr > 0 and 0 < final_lr_fraction <= 1; "
+                         f"got steps={steps}, lr={lr}, final_lr_fraction={final_lr_fraction}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=lr * final_lr_fraction)
+    model.train()
+    for step in range(1, steps + 1):
+        loss = loss_of(model)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if on_step is not None:
+            on_step(step, model)
+    model.eval()
+    with torch.no_grad():
+        return float(loss_of(model))

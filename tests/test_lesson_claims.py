@@ -8,20 +8,60 @@ import math
 import pytest
 import torch
 
-from mdn_course import (WORLD, MDNRNN, bayes_optimal_nll, dream, evaluate_nll, generate_synthetic_data,
-                        mdn_nll_from_logs, set_seed, train_lesson_model, train_model)
+from mdn_course import (WORLD, MDNRNN, bayes_optimal_nll, dream, evaluate_nll, fit_full_batch,
+                        generate_synthetic_data, mdn_nll_from_logs, predict_next, set_seed, train_lesson_model,
+                        train_model)
 from mdn_course.architectures import FeedForwardMDN
 from mdn_course.horizons import horizon_distance
 from mdn_course.memory_world import generate_memory_world_data, memory_world_bayes_nll
 from mdn_course.temperature import branch_report, temperature_nll_curve
+from mdn_course.tools.lesson_cells import defining_cells
 
 pytestmark = pytest.mark.slow
 
 
+def test_lesson1_squared_error_predicts_the_average_and_the_mixture_finds_both_branches():
+    lesson = defining_cells("01_why_distributions.ipynb", "two_branch_data", "TinyMixtureModel")
+    x, y, regressor, mixture = (lesson[name] for name in ("x", "y", "regressor", "mixture_model"))
+    finals = {}
+    for name, model, loss_of in (("mse", regressor, lambda m: ((m(x) - y) ** 2).mean()),
+                                 ("nll", mixture, lambda m: mdn_nll_from_logs(*m(x), y))):
+        tail = []
+        finals[name] = fit_full_batch(model, loss_of, on_step=lambda step, m: tail.append(float(loss_of(m).detach())))
+        assert max(tail[-60:]) - min(tail[-60:]) < 0.005                 # the fit ends settled
+    mse, nll = finals["mse"], finals["nll"]
+    assert abs(mse - 0.08) < 0.005 and abs(nll - -1.25) < 0.02          # printed as 0.08 and -1.25
+    probe = torch.tensor([[0.8]])
+    with torch.no_grad():
+        guess = regressor(probe).item()
+        log_pi, mu, log_sigma = mixture(probe)
+    right = x > 0.5
+    assert abs(guess) < 0.05                                            # "a single value near 0"
+    assert ((y[right] - guess).abs() < 0.1).float().mean() < 0.01     # printed as 0%
+    weights, means, widths = log_pi.exp()[0, 0], mu[0, 0], log_sigma.exp()[0, 0]
+    kept = weights > 0.05
+    assert kept.sum() == 2                                              # two components ...
+    assert ((weights[kept] - 0.5).abs() < 0.05).all()                   # ... of weight about one half
+    assert torch.allclose(means[kept].sort().values, torch.tensor([-0.4, 0.4]), atol=0.03)   # on the branches
+    assert ((widths[kept] - 0.05).abs() < 0.01).all()
+
+
 @pytest.fixture(scope="module")
-def lesson():
-    model, _, z, a = train_lesson_model(seed=0, progress=False, device=torch.device("cpu"))
+def trained():
+    return train_lesson_model(seed=0, progress=False, device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def lesson(trained):
+    model, _, z, a = trained
     return model, z, a
+
+
+def test_lesson4_training_and_heldout_nll_end_together_just_above_the_floor(trained):
+    model, history, z, a = trained
+    floor = bayes_optimal_nll(z, a)
+    assert abs(history.final_train_nll - history.heldout_nll[-1]) < 0.03   # "the curves overlap"
+    assert 0 < history.heldout_nll[-1] - floor < 0.08                       # "just above the dashed line"
 
 
 def test_lesson4_five_components_beat_one_by_a_third_of_a_nat(lesson):
@@ -34,6 +74,8 @@ def test_lesson4_five_components_beat_one_by_a_third_of_a_nat(lesson):
     assert five - floor < 0.08                       # "a few hundredths of a nat above the floor"
     assert one - five > 0.25                         # printed as 0.35
     assert single.head.n_components == 1
+    width = predict_next(single, torch.tensor([1.0, 0.0])).sigma[0, 1, 0].item()
+    assert 0.55 < width < 0.85                       # lesson 5's answer: "std about 0.7 at z = [1, 0]"
 
 
 def test_lesson5_temperature_commits_below_one_and_goes_wild_above(lesson):
@@ -44,6 +86,7 @@ def test_lesson5_temperature_commits_below_one_and_goes_wild_above(lesson):
     chance = report[1.0]["distinct_patterns_by_chance"]
     assert report[1.0]["distinct_patterns"] > 0.8 * chance          # tau = 1: fair coins
     assert report[0.01]["distinct_patterns"] < 0.5 * report[1.0]["distinct_patterns"]
+    assert 20 <= report[0.01]["distinct_patterns"] <= 72             # "a few dozen patterns"
     assert report[3.0]["off_branch"] > report[1.0]["off_branch"] + 0.05
 
 

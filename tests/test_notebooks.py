@@ -5,11 +5,14 @@ source, the exercise's check cells equal what the check registry generates,
 every notebook has its badge / install / setup / narration cells, and the
 stub of the answer cell defines the function without running it.
 
-Slow tests (``-m notebooks``; about two minutes on two cores): nbval in strict
-mode on every solution notebook (stored outputs must reproduce), run twice:
-with this CPU's fastest kernels and again under ``ATEN_CPU_CAPABILITY=default``,
-which computes like a CPU without vector extensions, against the same stored
-outputs; so a pass here means a pass on other machines. Strict means every
+Slow tests (``-m notebooks``; about three minutes on two cores): nbval in strict
+mode on every solution notebook (stored outputs must reproduce), run twice
+against the same stored outputs (``mdn_course.tools.cpu_matrix.CI_COMBOS``):
+with the settings the outputs were stored with (this CPU's fastest kernels, one
+thread), and again with every numerics setting changed at once (no vector
+kernels, two threads, MKL's generic code path, oneDNN limited to SSE4.1), which
+computes the same floats the way another CPU could. The whole matrix of those
+settings is ``python -m mdn_course.tools.cpu_matrix``. Strict means every
 output's text, kinds and integers exactly, and decimal numbers within the
 cell's tolerance (``mdn_course.tools.nbval_numbers``). Then nbval in lax mode
 on the student exercise, which must fail at exactly its check cells, and on
@@ -20,11 +23,9 @@ worker at a time) and its per-cell results are read from JUnit XML.
 from __future__ import annotations
 
 import copy
-import json
 import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nbformat
@@ -33,15 +34,18 @@ import pytest
 from mdn_course.exercise import CHECKS, run_all_checks
 from mdn_course.exercise.registry import Check
 from mdn_course.links import colab_url
-from mdn_course.tools.nbval_numbers import DEFAULT_TOLERANCE, Tolerance, compare_text
-from mdn_course.tools.notebook_runner import is_narration_cell, kernel_env, series
+from mdn_course.tools.cpu_matrix import CI_COMBOS
+from mdn_course.tools.nbval_numbers import DEFAULT_TOLERANCE, Tolerance, cell_tolerance, compare_text
+from mdn_course.tools.nbval_run import cell_results as _cell_results
+from mdn_course.tools.nbval_run import failure_reports as _failure_reports
+from mdn_course.tools.nbval_run import run_nbval
+from mdn_course.tools.notebook_runner import is_narration_cell, series
 from mdn_course.tools.notebook_sync import install_cell_source, is_install_cell
 from mdn_course.tools.notebooks import NOTEBOOK_DIR, notebook_text, student_path
 from mdn_course.tools.student_version import (BEGIN_SOLUTION, END_SOLUTION, STUB_WIDTH, MarkerError, check_cells,
                                               make_student_notebook, out_of_sync, solution_notebooks, strip_solution)
 
 REPO = Path(__file__).resolve().parent.parent
-SANITIZE = NOTEBOOK_DIR / "nbval_sanitize.cfg"
 EXERCISE = NOTEBOOK_DIR / "03_exercise_mdn_loss.ipynb"
 SOLUTIONS = series()
 SEGMENT = re.compile(r'^play\("(?P<id>[^"]+)"\)$')
@@ -238,52 +242,21 @@ def test_student_cli_check_passes():
 
 # ---------------------------------------------------------------- nbval (slow)
 
-#: The CPU capabilities the strict run is repeated under: this machine's best, and the portable baseline.
-CAPABILITIES = ("native", "default")
+#: The strict run is repeated under these ways of computing (``mdn_course.tools.cpu_matrix``): the
+#: stored outputs' own settings, and one where every numerics setting differs from them.
+STRICT_COMBOS = CI_COMBOS
 
 
-def _nbval(paths, xml: Path, *, lax: bool, capability: str = "native", rootdir: Path = REPO
-           ) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax" if lax else "--nbval",
-           "-p", "mdn_course.tools.nbval_numbers",
-           "--nbval-sanitize-with", str(SANITIZE), "--nbval-current-env", "--nbval-cell-timeout", "300",
-           "-p", "no:cacheprovider", "-q", "--junitxml", str(xml), "-o", "junit_family=xunit1",
-           "--rootdir", str(rootdir), "-c", str(REPO / "pyproject.toml")]
-    if len(paths) > 1:
-        cmd += ["-n", "2", "--dist", "loadfile"]
-    cmd += [str(p) for p in paths]
-    env = kernel_env()
-    env.pop("ATEN_CPU_CAPABILITY", None)
-    if capability != "native":
-        env["ATEN_CPU_CAPABILITY"] = capability
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+def _nbval(paths, xml: Path, *, lax: bool, settings=None, rootdir: Path = REPO):
+    return run_nbval(paths, xml, lax=lax, settings=settings, rootdir=rootdir)
 
 
-def _cell_results(xml: Path):
-    """{notebook file name: {code cell number: 'passed' | 'failed' | 'skipped'}} from JUnit XML."""
-    results = {}
-    for case in ET.parse(xml).iter("testcase"):
-        match = re.fullmatch(r"Cell (\d+)", case.get("name", ""))
-        if not match:
-            continue
-        source = case.get("file") or case.get("classname", "")
-        name = next((part for part in re.split(r"[/\\]", source) if part.endswith(".ipynb")), source)
-        if not name.endswith(".ipynb"):
-            name = source.split(".ipynb")[0].replace(".", "/").split("/")[-1] + ".ipynb"
-        status = "passed"
-        if case.find("failure") is not None or case.find("error") is not None:
-            status = "failed"
-        elif case.find("skipped") is not None:
-            status = "skipped"
-        results.setdefault(name, {})[int(match.group(1))] = status
-    return results
-
-
-@pytest.fixture(scope="session", params=CAPABILITIES)
+@pytest.fixture(scope="session", params=STRICT_COMBOS, ids=lambda combo: combo.name)
 def strict_run(request, tmp_path_factory):
-    xml = tmp_path_factory.mktemp("nbval") / f"strict-{request.param}.xml"
-    proc = _nbval(SOLUTIONS, xml, lax=False, capability=request.param)
-    return proc, _cell_results(xml), request.param
+    combo = request.param
+    xml = tmp_path_factory.mktemp("nbval") / f"strict-{combo.name}.xml"
+    proc = _nbval(SOLUTIONS, xml, lax=False, settings=combo.env)
+    return proc, _cell_results(xml), combo
 
 
 @pytest.fixture(scope="session")
@@ -304,21 +277,15 @@ def lax_run(tmp_path_factory):
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_solution_notebook_nbval_strict(strict_run, path):
-    proc, results, capability = strict_run
+    proc, results, combo = strict_run
     cells = results.get(path.name)
     assert cells, f"nbval collected nothing for {path.name}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     assert len(cells) == len(_code_cells(_read(path)))
     failed = [n for n, status in cells.items() if status != "passed"]
     assert not failed, (f"{path.name}: cells {failed} differ from the stored outputs under "
-                        f"ATEN_CPU_CAPABILITY={capability} (each report below says whether only numbers "
-                        f"moved or the text changed):\n{_failure_reports(proc.stdout, path.name)}")
-
-
-def _failure_reports(stdout: str, name: str) -> str:
-    """nbval's failure sections for one notebook (the whole tail when none is found)."""
-    sections = re.split(r"\n(?=_{5,} )", stdout)
-    mine = [s for s in sections if re.match(rf"_+ \S*{re.escape(name)}::Cell \d+ _+", s)]
-    return "\n".join(mine)[-8000:] if mine else stdout[-6000:]
+                        f"{combo.describe()} (each report below says whether only numbers moved or the text "
+                        f"changed; python -m mdn_course.tools.cpu_matrix runs the other combinations):\n"
+                        f"{_failure_reports(proc.stdout, path.name)}")
 
 
 # ---------------------------------------------------------------- numbers within tolerance, text exact
@@ -338,6 +305,32 @@ def test_numbers_move_within_tolerance_text_and_integers_do_not():
     assert not compare_text("left 26%", "left 36%", tol).within
     assert not compare_text("left 26%", "left 26 %", tol).same_text
     assert compare_text("nan", "nan", tol).within and not compare_text("inf 1.0", "inf 1.2", tol).within
+
+
+def test_a_line_can_have_its_own_tolerance_and_the_rest_of_the_cell_keeps_the_cell_s():
+    cell = {"metadata": {"nbval_tolerance": {"rel": 0.05, "abs": 0.02, "integers": True, "lines": [
+        {"match": r"^tau = 0\.01:", "rel": 0.5, "why": "a near-tie amplified 100-fold"}]}}}
+    tol = cell_tolerance(cell)
+    stored = "tau = 0.01:  50 distinct patterns, 0.23 up\ntau = 1.00: 139 distinct patterns, 0.50 up\n"
+    wide = compare_text(stored, stored.replace(" 50 ", " 32 ").replace("0.23", "0.14"), tol)
+    assert wide.within and wide.worst == ("50", "32") and wide.worst_tolerance.rel == 0.5
+    narrow = compare_text(stored, stored.replace("139", "120"), tol)    # the other line: 5 % + 0.02
+    assert not narrow.within and narrow.worst == ("139", "120") and narrow.worst_tolerance.rel == 0.05
+    assert tol.for_line("tau = 1.00: 139") is tol
+    assert cell_tolerance({"metadata": {}}) == DEFAULT_TOLERANCE
+    only_lines = cell_tolerance({"metadata": {"nbval_tolerance": {"lines": [{"match": "^x", "abs": 0.1}]}}})
+    assert (only_lines.rel, only_lines.abs) == (DEFAULT_TOLERANCE.rel, DEFAULT_TOLERANCE.abs)   # not exact
+    assert only_lines.for_line("x 0.5").abs == 0.1 and only_lines.for_line("x 0.5").rel == DEFAULT_TOLERANCE.rel
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"rel": "wide"}, "must look like"),
+    ({"lines": [{"rel": 0.5}]}, "must look like"),                       # no "match"
+    ({"lines": [{"match": "(", "rel": 0.5}]}, "not a regular expression"),
+])
+def test_bad_tolerance_metadata_is_named(entry, message):
+    with pytest.raises(ValueError, match=message):
+        cell_tolerance({"metadata": {"nbval_tolerance": entry}})
 
 
 def _tiny_notebook(folder: Path, stored: str, metadata=None) -> Path:

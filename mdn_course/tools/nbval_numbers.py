@@ -14,9 +14,15 @@ a cell that allows it. Runs of spaces may change
 width, because a formatted table shifts when a number gains a digit or a sign.
 
 Tolerance per cell: ``DEFAULT_TOLERANCE``, or the cell metadata entry
-``"nbval_tolerance": {"rel": R, "abs": A, "integers": false}`` (``{"rel": 0,
-"abs": 0}`` makes a cell exact; a chaotic quantity such as a 100-step dream, or
-a count of sampled outcomes with ``"integers": true``, gets a wider one).
+``"nbval_tolerance": {"rel": R, "abs": A, "integers": false}`` (a field left out
+keeps the default's value; ``{"rel": 0, "abs": 0}`` makes a cell exact; a chaotic
+quantity such as a 100-step dream, or a count of sampled outcomes with
+``"integers": true``, gets a wider one).
+Within a cell, the lines of the stored output that match a regular expression
+can get their own tolerance, so that one sensitive number does not widen the
+whole table: ``"lines": [{"match": "^tau = 0.01", "rel": 0.5, "why": "..."}]``
+(fields left out are the cell's; ``why`` is for the reader). The first entry
+whose ``match`` is found in the line wins.
 
 A failing cell's report says whether the text itself changed (a behaviour
 change) or only numbers moved beyond the tolerance (drift or a behaviour
@@ -37,7 +43,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Pattern, Tuple
 
 __all__ = ["Tolerance", "DEFAULT_TOLERANCE", "NUMBER", "compare_text", "cell_tolerance", "REFRESH_HINT"]
 
@@ -62,6 +68,12 @@ class Tolerance:
     rel: float
     abs: float
     integers: bool = False
+    #: (pattern, tolerance) pairs: numbers on a stored line where the pattern is found use that tolerance.
+    lines: Tuple[Tuple[Pattern, "Tolerance"], ...] = ()
+
+    def for_line(self, line: str) -> "Tolerance":
+        """The tolerance for numbers on this line of the stored output."""
+        return next((tolerance for pattern, tolerance in self.lines if pattern.search(line)), self)
 
     def allows(self, stored: float, new: float) -> bool:
         if math.isnan(stored) or math.isnan(new) or math.isinf(stored) or math.isinf(new):
@@ -91,6 +103,7 @@ class Comparison:
     within: bool                      # same_text and every decimal within tolerance
     worst: Optional[Tuple[str, str]]  # (stored, new) decimal pair with the largest excess, if any differ
     worst_excess: float               # |new - stored| / (abs + rel*|stored|) of that pair (<= 1 is allowed)
+    worst_tolerance: Optional["Tolerance"] = None   # the tolerance that pair was held to
 
 
 def _skeleton(text: str) -> Tuple[str, List[str]]:
@@ -105,25 +118,38 @@ def _skeleton(text: str) -> Tuple[str, List[str]]:
 
 
 def compare_text(stored: str, new: str, tolerance: Tolerance) -> Comparison:
-    """Compare two outputs: text and integers exactly, decimal numbers within ``tolerance``."""
+    """Compare two outputs: text and integers exactly, decimal numbers within ``tolerance``.
+
+    A number is held to ``tolerance.for_line`` of the stored line it stands on.
+    """
     skel_a, nums_a = _skeleton(stored)
     skel_b, nums_b = _skeleton(new)
     if skel_a != skel_b or len(nums_a) != len(nums_b):
         return Comparison(False, False, None, math.inf)
-    worst, worst_excess, within = None, 0.0, True
-    for a, b in zip(nums_a, nums_b):
+    lines = stored.split("\n")
+    line_of = [lines[stored.count("\n", 0, m.start())] for m in NUMBER.finditer(stored)]
+    worst, worst_excess, worst_tolerance, within = None, 0.0, None, True
+    for a, b, line in zip(nums_a, nums_b, line_of):
         if a == b:
             continue
-        if not (_is_decimal(a) or _is_decimal(b) or tolerance.integers):
-            return Comparison(False, False, (a, b), math.inf)   # integers are exact
+        held_to = tolerance.for_line(line)
+        if not (_is_decimal(a) or _is_decimal(b) or held_to.integers):
+            return Comparison(False, False, (a, b), math.inf, held_to)   # integers are exact
         x, y = _value(a), _value(b)
-        bound = tolerance.abs + tolerance.rel * abs(x)
+        bound = held_to.abs + held_to.rel * abs(x)
         excess = abs(y - x) / bound if bound > 0 else (0.0 if x == y else math.inf)
-        if not tolerance.allows(x, y):
+        if not held_to.allows(x, y):
             within = False
         if excess >= worst_excess:
-            worst, worst_excess = (a, b), excess
-    return Comparison(True, within, worst, worst_excess)
+            worst, worst_excess, worst_tolerance = (a, b), excess, held_to
+    return Comparison(True, within, worst, worst_excess, worst_tolerance)
+
+
+def _parse_tolerance(entry, inherit: Optional[Tolerance] = None) -> Tolerance:
+    """A tolerance from metadata; what the entry leaves out comes from ``inherit`` (default: the default)."""
+    base = inherit or DEFAULT_TOLERANCE
+    return Tolerance(rel=float(entry.get("rel", base.rel)), abs=float(entry.get("abs", base.abs)),
+                     integers=bool(entry.get("integers", base.integers)))
 
 
 def cell_tolerance(cell) -> Tolerance:
@@ -131,12 +157,21 @@ def cell_tolerance(cell) -> Tolerance:
     entry = cell.get("metadata", {}).get(METADATA_KEY)
     if entry is None:
         return DEFAULT_TOLERANCE
+    example = '{"rel": 0.05, "abs": 0.02, "lines": [{"match": "^tau = 0.01", "rel": 0.5}]}'
     try:
-        return Tolerance(rel=float(entry.get("rel", 0.0)), abs=float(entry.get("abs", 0.0)),
-                         integers=bool(entry.get("integers", False)))
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ValueError(f"cell metadata {METADATA_KEY!r} must look like {{\"rel\": 0.05, \"abs\": 0.02}}, "
-                         f"got {entry!r}") from exc
+        tolerance = _parse_tolerance(entry)
+        line_entries = list(entry.get("lines", []))
+        lines = [(line["match"], _parse_tolerance(line, inherit=tolerance)) for line in line_entries]
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        raise ValueError(f"cell metadata {METADATA_KEY!r} must look like {example}, got {entry!r}") from exc
+    compiled = []
+    for pattern, line_tolerance in lines:
+        try:
+            compiled.append((re.compile(pattern), line_tolerance))
+        except (re.error, TypeError) as exc:
+            raise ValueError(f"cell metadata {METADATA_KEY!r}: the line pattern {pattern!r} is not a regular "
+                             f"expression ({exc})") from exc
+    return Tolerance(tolerance.rel, tolerance.abs, tolerance.integers, tuple(compiled))
 
 
 def _text_fields(output):
@@ -181,6 +216,7 @@ def _log_drift(item, compared: List[Comparison]) -> None:
     worst = max(compared, key=lambda c: c.worst_excess, default=None)
     record = {"notebook": Path(str(item.fspath)).name, "cell": item.cell_num,
               "differs": bool(compared), "worst": worst.worst if worst else None,
+              "same_text": all(c.same_text for c in compared),
               "excess": None if worst is None or math.isinf(worst.worst_excess) else round(worst.worst_excess, 3)}
     with open(path, "a", encoding="utf-8") as log:
         log.write(json.dumps(record) + "\n")
@@ -191,8 +227,9 @@ def _explain(item, compared: List[Comparison], tolerance: Tolerance) -> str:
     numeric = [c for c in compared if c.same_text and not c.within]
     if compared and len(numeric) == len(compared):
         worst = max(numeric, key=lambda c: c.worst_excess)
+        held_to = worst.worst_tolerance or tolerance
         head = (f"ONLY NUMBERS DIFFER: the text matches, but {worst.worst[0]} (stored) became {worst.worst[1]}, "
-                f"{worst.worst_excess:.1f}x the allowed difference (abs {tolerance.abs:g} + rel {tolerance.rel:g}). "
+                f"{worst.worst_excess:.1f}x the allowed difference (abs {held_to.abs:g} + rel {held_to.rel:g}). "
                 "This is floating-point drift between machines if the change is small, or a change of behaviour.")
     else:
         head = ("THE TEXT OF THE OUTPUT CHANGED (not only numbers within tolerance): a change of behaviour, "
