@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from .device import get_device
 from .control import ForkWorld, LinearController, StateFn, Task, dream_rollouts, real_rollouts, start_states
 
-__all__ = ["CMAResult", "run_cma", "train_in_dream", "train_in_world", "evaluate_controller", "ScoreRow", "dream_and_real_scores"]
+__all__ = ["CMAResult", "run_cma", "train_in_dream", "train_in_world", "evaluate_controller", "ScoreRow", "dream_and_real_scores",
+           "score_table"]
 
 
 @dataclass
@@ -215,3 +216,18 @@ def dream_and_real_scores(task: Task, controllers: Dict[str, tuple], *, model=No
         rows.append(ScoreRow(label, temperature, dream_mean, dream_std, float(returns.mean()), float(returns.std()),
                              float(real.crashed.float().mean())))
     return rows
+
+
+def score_table(rows: Sequence[ScoreRow], labels: Optional[Sequence[str]] = None) -> str:
+    """The lesson's score table as text: per row its label (or ``labels[i]``), the dream score and the
+    real score (mean +- standard deviation over episodes; "-" where it has no dream) and its real falls."""
+    labels = [row.label for row in rows] if labels is None else list(labels)
+    if len(labels) != len(rows):
+        raise ValueError(f"{len(labels)} labels for {len(rows)} rows")
+    width = max(24, *(len(label) for label in labels))
+    lines = [f"{'trained in':{width}s} {'dream score':>14s} {'real score':>14s} {'fell (real)':>12s}"]
+    for label, row in zip(labels, rows):
+        dream = f"{row.dream_mean:5.2f} +- {row.dream_std:4.2f}" if row.temperature is not None else "-"
+        lines.append(f"{label:{width}s} {dream:>14s} {row.real_mean:5.2f} +- {row.real_std:4.2f} "
+                     f"{row.real_crashed:12.0%}")
+    return "\n".join(lines)
