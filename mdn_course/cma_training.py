@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from .device import get_device
 from .control import ForkWorld, LinearController, StateFn, Task, dream_rollouts, real_rollouts, start_states
 
-__all__ = ["CMAResult", "run_cma", "train_in_dream", "train_in_world", "evaluate_controller", "ScoreRow", "dream_and_real_scores"]
+__all__ = ["CMAResult", "run_cma", "train_in_dream", "train_in_world", "evaluate_controller", "ScoreRow", "dream_and_real_scores",
+           "score_table"]
 
 
 @dataclass
@@ -92,7 +93,8 @@ def train_in_dream(model, task: Task, temperatures: Sequence[float], *, popsize:
     Every generation, all temperatures' populations play the same ``episodes`` fresh start states
     in one batched dream (``dream_rollouts`` with a temperature per candidate); a candidate's score
     is its mean dreamed return. ``observe`` maps the task's start states into the latent the memory
-    dreams in (for frames: render and encode; default: the states themselves). Returns {temperature: CMAResult}.
+    dreams in (for frames: render and encode; default: the states themselves); a generation's E starts
+    are observed once and shared by every candidate. Returns {temperature: CMAResult}.
     """
     temperatures = [float(t) for t in temperatures]
     controller = LinearController.for_memory(model, reads_memory)
@@ -103,9 +105,10 @@ def train_in_dream(model, task: Task, temperatures: Sequence[float], *, popsize:
 
     def score(population: np.ndarray) -> np.ndarray:
         params = torch.as_tensor(population, dtype=torch.float32, device=device)
-        z0 = _episode_starts(task, params.shape[0], episodes, starts_gen, device)
-        z0 = observe(z0) if observe is not None else z0
-        played = dream_rollouts(task, params, controller, z0, model, taus, generator=dream_gen)
+        z0 = start_states(task, episodes, starts_gen, device)          # this generation's E starts
+        z0 = observe(z0) if observe is not None else z0                 # seen once, then shared by all
+        played = dream_rollouts(task, params, controller, z0.repeat(params.shape[0], 1), model, taus,
+                                generator=dream_gen)
         return played.returns.mean(dim=1).double().cpu().numpy()
 
     results = run_cma(score, controller.n_params, len(temperatures), popsize=popsize, generations=generations,
@@ -189,20 +192,42 @@ class ScoreRow:
 
 
 def dream_and_real_scores(task: Task, controllers: Dict[str, tuple], *, model=None, reads_memory: bool = False,
-                          env: Optional[ForkWorld] = None, episodes: int = 500, seed: int = 1234) -> List[ScoreRow]:
+                          env: Optional[ForkWorld] = None, episodes: int = 500, seed: int = 1234,
+                          dream_task: Optional[Task] = None, observe: Optional[StateFn] = None) -> List[ScoreRow]:
     """Score each controller, ``{label: (params, temperature or None)}``, on ``episodes`` fixed episodes:
     in the dream at its own temperature (none for a controller trained in the world) and in the world.
-    Mean and standard deviation are over episodes."""
+    Mean and standard deviation are over episodes.
+
+    For a controller on frames, ``observe`` is what it and the memory see of a state (V's latent), and
+    ``dream_task`` scores the dream (``task.read_through(readout)``): the world is scored by ``task`` on
+    its true states, the dream by ``dream_task`` on its latents.
+    """
     rows = []
     for label, (params, temperature) in controllers.items():
         real = evaluate_controller(task, params, model=model, reads_memory=reads_memory, env=env,
-                                   episodes=episodes, seed=seed)
+                                   episodes=episodes, seed=seed, observe=observe)
         dream_mean = dream_std = float("nan")
         if temperature is not None:
-            dreamed = evaluate_controller(task, params, model=model, reads_memory=reads_memory,
-                                          temperature=temperature, episodes=episodes, seed=seed).returns[0]
+            dreamed = evaluate_controller(dream_task or task, params, model=model, reads_memory=reads_memory,
+                                          temperature=temperature, episodes=episodes, seed=seed,
+                                          observe=observe).returns[0]
             dream_mean, dream_std = float(dreamed.mean()), float(dreamed.std())
         returns = real.returns[0]
         rows.append(ScoreRow(label, temperature, dream_mean, dream_std, float(returns.mean()), float(returns.std()),
                              float(real.crashed.float().mean())))
     return rows
+
+
+def score_table(rows: Sequence[ScoreRow], labels: Optional[Sequence[str]] = None) -> str:
+    """The lesson's score table as text: per row its label (or ``labels[i]``), the dream score and the
+    real score (mean +- standard deviation over episodes; "-" where it has no dream) and its real falls."""
+    labels = [row.label for row in rows] if labels is None else list(labels)
+    if len(labels) != len(rows):
+        raise ValueError(f"{len(labels)} labels for {len(rows)} rows")
+    width = max(24, *(len(label) for label in labels))
+    lines = [f"{'trained in':{width}s} {'dream score':>14s} {'real score':>14s} {'fell (real)':>12s}"]
+    for label, row in zip(labels, rows):
+        dream = f"{row.dream_mean:5.2f} +- {row.dream_std:4.2f}" if row.temperature is not None else "-"
+        lines.append(f"{label:{width}s} {dream:>14s} {row.real_mean:5.2f} +- {row.real_std:4.2f} "
+                     f"{row.real_crashed:12.0%}")
+    return "\n".join(lines)

@@ -23,7 +23,7 @@ Shapes: P candidates, E episodes each, T steps, D latent, A action, H hidden siz
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence, Union
 
 import torch
@@ -59,6 +59,16 @@ class Task:
             raise ValueError(f"a task needs at least one step, got steps={self.steps}")
         if self.start_std < 0:
             raise ValueError(f"start_std must be >= 0, got {self.start_std}")
+
+    def read_through(self, readout: StateFn, what: str = "a read-out") -> "Task":
+        """The same task for a world the controller only sees as latents: reward and crash rule applied
+        to ``readout(latent)`` (N, D) instead of the state. A dream of V's latents can score only this
+        way. Start states and length stay the task's (the dream's starts are observed real states)."""
+        reward, crashed = self.reward, self.crashed
+        return replace(self, name=f"{self.name}, read through {what}",
+                       reward=lambda u: reward(readout(u)),
+                       crashed=None if crashed is None else (lambda u: crashed(readout(u))),
+                       description=f"{self.description} (the state read from the latent by {what})")
 
 
 def cliff_task(edge: float = 1.0, fall_penalty: float = 5.0, steps: int = 12, start_std: float = 0.1) -> Task:

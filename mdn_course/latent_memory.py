@@ -20,10 +20,18 @@ the Jacobian of V's encoder (through ``render``) taken by central differences. T
 
 ``latents_to_states`` goes the other way (decode, then read the car's position off the picture),
 so dreams in V's latent space can be checked against the world's own rules.
+
+For a controller that acts on frames (lesson 9), two more pieces: ``camera_observer(vae)`` is what
+the agent sees of a true state (render, encode, keep the mean), and ``fit_latent_readout`` fits a
+small polynomial read-out from V's latents to numbers recorded with the frames (the car's position in
+the exploration data), by least squares. A dream has only latents, so its reward must come from such
+a read-out; ``latents_to_states`` would do too, but it decodes 1,024 pixels per latent, far slower.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from dataclasses import dataclass
+from itertools import combinations_with_replacement
+from typing import Callable, Tuple
 
 import torch
 
@@ -35,7 +43,8 @@ from .training import TrainingHistory, train_model
 from .vae import FrameVAE
 
 __all__ = ["in_view_sequences", "encode_sequences", "latent_floor", "train_memory_on_latents",
-           "latents_to_states", "real_futures"]
+           "latents_to_states", "real_futures", "camera_observer", "polynomial_features", "LatentReadout",
+           "fit_latent_readout"]
 
 _CHUNK = 8192   # frames per batch: 8,192 frames of 32 x 32 floats are 32 MiB
 
@@ -131,3 +140,72 @@ def real_futures(start: torch.Tensor, actions: torch.Tensor, n: int, *, generato
     noise = torch.randn(n, steps, 2, generator=generator) * WORLD.noise_std
     fork_up = torch.rand(n, steps, generator=generator) < 0.5
     return roll_out(start, actions.expand(n, steps, 2), noise, fork_up)
+
+
+def camera_observer(vae: FrameVAE, spec: PixelWorldSpec = PIXEL_WORLD) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What an agent with a camera and V sees of true states: ``observe(states (N, 2)) -> latents (N, L)``.
+
+    Renders each state, encodes the frame with ``vae`` and keeps the posterior mean
+    (``encode_sequences``), returned on the states' device, so it can be passed as ``observe=`` to
+    ``real_rollouts``, ``train_in_dream`` and ``evaluate_controller`` on any device.
+    """
+    def observe(states: torch.Tensor) -> torch.Tensor:
+        return encode_sequences(vae, states, spec).to(states.device)
+
+    return observe
+
+
+def polynomial_features(u: torch.Tensor, degree: int) -> torch.Tensor:
+    """(..., L) -> (..., F): 1 and every monomial of the L numbers up to ``degree`` (graded order:
+    1, u0, u1, u0^2, u0 u1, u1^2, ... for L = 2), in ``u``'s dtype and device."""
+    if degree < 1:
+        raise ValueError(f"a read-out needs degree >= 1, got {degree}")
+    columns = [torch.ones_like(u[..., 0])]
+    for d in range(1, degree + 1):
+        for combo in combinations_with_replacement(range(u.shape[-1]), d):
+            columns.append(torch.stack([u[..., i] for i in combo], dim=-1).prod(dim=-1))
+    return torch.stack(columns, dim=-1)
+
+
+@dataclass(frozen=True)
+class LatentReadout:
+    """A polynomial read-out ``latents (..., L) -> numbers (..., k)`` fitted by ``fit_latent_readout``.
+
+    ``coefficients`` (F, k) weigh ``polynomial_features(latents, degree)``; ``fit_rms`` (k,) is the
+    root-mean-square error on the data it was fitted on. Calling it computes in float32 on the latents' device.
+    """
+
+    coefficients: torch.Tensor
+    degree: int
+    latent_dim: int
+    fit_rms: torch.Tensor
+
+    def __call__(self, latents: torch.Tensor) -> torch.Tensor:
+        latents = torch.as_tensor(latents)
+        if latents.dim() < 1 or latents.shape[-1] != self.latent_dim:
+            raise ValueError(f"this read-out reads latents of shape (..., {self.latent_dim}), "
+                             f"got {tuple(latents.shape)}")
+        features = polynomial_features(latents.float(), self.degree)    # float32: Apple's MPS has no float64
+        return features @ self.coefficients.to(device=latents.device, dtype=torch.float32)
+
+
+def fit_latent_readout(latents: torch.Tensor, targets: torch.Tensor, degree: int = 2) -> LatentReadout:
+    """Fit a polynomial read-out from latents (..., L) to recorded numbers (..., k) by least squares.
+
+    The rows are pairs from data (V's latents of exploration frames, and what was recorded with
+    each frame, for instance the car's state); the fit is in float64 (``torch.linalg.lstsq``), so it
+    has one answer. Low degrees keep the read-out smooth where the data end, where a dream may go.
+    """
+    latents, targets = torch.as_tensor(latents), torch.as_tensor(targets)
+    if latents.dim() < 1 or targets.shape[:-1] != latents.shape[:-1]:
+        raise ValueError(f"latents (..., L) and targets (..., k) must have the same leading shape; "
+                         f"got {tuple(latents.shape)} and {tuple(targets.shape)}")
+    u = latents.reshape(-1, latents.shape[-1]).double().cpu()
+    y = targets.reshape(-1, targets.shape[-1]).double().cpu()
+    features = polynomial_features(u, degree)
+    if features.shape[0] < 2 * features.shape[1]:
+        raise ValueError(f"{features.shape[0]} pairs are too few for a degree-{degree} read-out of "
+                         f"{u.shape[1]} latents ({features.shape[1]} coefficients); give more data")
+    coefficients = torch.linalg.lstsq(features, y).solution
+    fit_rms = (features @ coefficients - y).pow(2).mean(dim=0).sqrt()
+    return LatentReadout(coefficients, degree, u.shape[1], fit_rms)

@@ -1,4 +1,4 @@
-"""Figures the lessons draw from a trained model: loss curve, predicted mixture, trajectories.
+"""Figures the lessons draw from a trained model: loss curve, predicted mixture, trajectories, episodes.
 
 Each helper draws on a given matplotlib Axes (or a new one), titles and labels
 it, adds a legend, and returns the Axes so a notebook can adjust it further.
@@ -15,7 +15,7 @@ from .dream import predict_next
 from .mixture import plot_mixture
 from .training import TrainingHistory
 
-__all__ = ["plot_training_curve", "plot_predicted_mixture", "plot_trajectories"]
+__all__ = ["plot_training_curve", "plot_predicted_mixture", "plot_trajectories", "plot_episode_heights"]
 
 
 def _axes(ax, figsize=(8, 4)):
@@ -84,4 +84,29 @@ def plot_trajectories(real: Optional[torch.Tensor] = None, dreamed: Optional[tor
     ax.set_ylabel("z[1]")
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_episode_heights(heights: torch.Tensor, alive: torch.Tensor, crashed: torch.Tensor, *, ax=None,
+                         color: str = "#88CCEE", linestyle: str = "-", label: str = "episodes",
+                         edge: Optional[float] = 1.0, title: str = "Height against time",
+                         ylabel: str = "height z[1]"):
+    """Episodes' heights against the step, each drawn up to the last state it reached, a cross where it fell.
+
+    ``heights`` (E, T+1), ``alive`` (E, T) (1 while the episode was running, as in ``Rollouts``) and
+    ``crashed`` (E,) bool, for one controller. ``edge`` draws the cliff's edge (None: no line).
+    """
+    ax = _axes(ax, figsize=(7, 4.5))
+    heights, alive, crashed = (torch.as_tensor(t).detach().cpu() for t in (heights, alive, crashed))
+    for i, path in enumerate(heights):
+        end = int(alive[i].sum().item())                     # the last state the episode reached
+        ax.plot(range(end + 1), path[:end + 1].numpy(), color=color, linestyle=linestyle, alpha=0.5,
+                label=f"{label} ({len(heights)} episodes)" if i == 0 else None)
+        if crashed[i]:
+            ax.plot(end, float(path[end]), "x", color="black", markersize=6,
+                    label="a fall" if not ax.get_legend_handles_labels()[1].count("a fall") else None)
+    if edge is not None and "cliff edge" not in ax.get_legend_handles_labels()[1]:
+        ax.axhline(edge, color="black", linewidth=2, label="cliff edge")
+    ax.set(title=title, xlabel="step", ylabel=ylabel)
+    ax.legend(loc="lower right", fontsize=8)
     return ax
