@@ -13,6 +13,8 @@ import numpy as np
 __all__ = ["gaussian_pdf", "mixture_pdf", "plot_mixture"]
 
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
+#: Each component's shading also gets its own hatch, so components stay apart without colour.
+_HATCHES = (None, "//", "\\\\", "..", "xx", "--", "++", "oo")
 
 
 def gaussian_pdf(x, mu, sigma):
@@ -47,7 +49,9 @@ def plot_mixture(pis, mus, sigmas, *, ax=None, title: str = "A mixture of Gaussi
     """Draw each weighted component shaded and the total density as a line.
 
     Components whose weight is below ``min_weight`` are left out of the shading
-    (they still count in the total). Returns the matplotlib Axes.
+    (they still count in the total). Component k always takes the k-th colour of the
+    colour cycle and the k-th hatch, so the same component looks the same in every panel.
+    Returns the matplotlib Axes.
     """
     import matplotlib.pyplot as plt
 
@@ -60,10 +64,13 @@ def plot_mixture(pis, mus, sigmas, *, ax=None, title: str = "A mixture of Gaussi
         x = np.linspace(lo, hi, 600)
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     for k, (p, m, s) in enumerate(zip(pis, mus, sigmas)):
         if p < min_weight:
             continue
-        ax.fill_between(x, p * gaussian_pdf(x, m, s), alpha=0.35,
+        colour = colours[k % len(colours)]
+        ax.fill_between(x, p * gaussian_pdf(x, m, s), alpha=0.35, facecolor=colour, edgecolor=colour,
+                        hatch=_HATCHES[k % len(_HATCHES)],
                         label=f"component {k + 1}: π={p:.2f}, μ={m:+.2f}, σ={s:.2f}")
     ax.plot(x, mixture_pdf(x, pis, mus, sigmas), color="black", linewidth=2, label="mixture density")
     ax.set_title(title)

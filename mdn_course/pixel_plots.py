@@ -143,8 +143,8 @@ def dream_gif(rows: Mapping[str, torch.Tensor], *, scale: int = 4, ms_per_step: 
     return buffer.getvalue()
 
 
-def show_gif(gif: bytes):
-    """An object that displays GIF bytes as a playing animation in a notebook (IPython's Image)."""
-    from IPython.display import Image
+def show_gif(gif: bytes, *, alt: str) -> None:
+    """Display GIF bytes as a playing animation in a notebook, with ``alt`` as its alternative text."""
+    from .figures import show_image
 
-    return Image(data=gif, format="gif")
+    show_image("image/gif", gif, alt=alt, kind="animation")

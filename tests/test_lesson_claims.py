@@ -46,6 +46,54 @@ def test_lesson1_squared_error_predicts_the_average_and_the_mixture_finds_both_b
     assert ((widths[kept] - 0.05).abs() < 0.01).all()
 
 
+def test_lesson1_each_branch_trains_one_component_and_spare_components_die():
+    """Sections 5 and 6 of lesson 1: responsibilities during training, and the sweep over K."""
+    import copy
+
+    from mdn_course.responsibility import component_census, responsibilities
+
+    lesson = defining_cells("01_why_distributions.ipynb", "two_branch_data", "TinyMixtureModel")
+    x, y, mixture, tiny = lesson["x"], lesson["y"], lesson["mixture_model"], lesson["TinyMixtureModel"]
+    snapshots = {}
+    fit_full_batch(mixture, lambda m: mdn_nll_from_logs(*m(x), y),
+                   on_step=lambda step, m: snapshots.update({step: copy.deepcopy(m.state_dict())} if step in (1, 10, 600) else {}))
+    near = (x[:, 0] > 0.7) & (x[:, 0] < 0.9)
+    upper = y[near][:, 0] > 0
+    owners = {}
+    for step, weights in snapshots.items():
+        then = tiny()
+        then.load_state_dict(weights)
+        with torch.no_grad():
+            r = responsibilities(*(t[:, 0] for t in then(x[near])), y[near][:, 0])
+        owners[step] = (r[upper].mean(0), r[~upper].mean(0))
+    up_end, down_end = owners[600]
+    assert up_end.max() > 0.95 and down_end.max() > 0.95 and up_end.argmax() != down_end.argmax()
+    assert owners[1][0].argmax() == up_end.argmax() == 4               # "component 5 from the first step"
+    assert owners[1][1].argmax() == 2 and owners[10][1].argmax() == down_end.argmax() == 1   # 3, then 2
+    probe = torch.tensor([[0.8]])
+    for (k, seed), (bumps, dead) in {(1, 0): (1, 0), (2, 0): (2, 0), (2, 1): (1, 1), (3, 0): (2, 1),
+                                     (8, 0): (2, 6)}.items():
+        set_seed(seed)
+        model = tiny(k)
+        nll = fit_full_batch(model, lambda m: mdn_nll_from_logs(*m(x), y))
+        with torch.no_grad():
+            log_pi, mu, _ = (t[0, 0] for t in model(probe))
+        census = component_census(log_pi.exp().tolist(), mu.tolist())
+        assert (census.bumps, census.dead, census.redundant) == (bumps, dead, 0), (k, seed, census)
+        if (k, seed) == (2, 1):
+            assert nll > -0.7                                          # "nearly as bad as K = 1" (-0.49)
+        elif k > 1:
+            assert nll < -1.0
+
+
+def test_lesson2_per_dimension_mixtures_make_half_their_diagonal_fork_samples_impossible():
+    from mdn_course.factorised import diagonal_fork_samples
+
+    world, per_dimension = diagonal_fork_samples(2000, generator=torch.Generator().manual_seed(0))
+    impossible = [(s[:, 0] * s[:, 1] < 0).float().mean().item() for s in (world, per_dimension)]
+    assert impossible[0] == 0.0 and 0.45 < impossible[1] < 0.55       # printed 0% and about 50%
+
+
 @pytest.fixture(scope="module")
 def trained():
     return train_lesson_model(seed=0, progress=False, device=torch.device("cpu"))
@@ -74,8 +122,20 @@ def test_lesson4_five_components_beat_one_by_a_third_of_a_nat(lesson):
     assert five - floor < 0.08                       # "a few hundredths of a nat above the floor"
     assert one - five > 0.25                         # printed as 0.35
     assert single.head.n_components == 1
+    with torch.no_grad():
+        widths = single(z_new[:, :-1], a_new).sigma[..., 1, 0]
+    best_width = math.sqrt(WORLD.fork_offset ** 2 + WORLD.noise_std ** 2)
+    median = widths[z_new[:, :-1, 0] > 1.0].median().item()
+    assert abs(median - best_width) < 0.04           # printed 0.41 against the best single Gaussian's 0.40
     width = predict_next(single, torch.tensor([1.0, 0.0])).sigma[0, 1, 0].item()
-    assert 0.55 < width < 0.85                       # lesson 5's answer: "std about 0.7 at z = [1, 0]"
+    assert 0.55 < width < 0.9                        # "from a fresh memory at z = [1, 0] ... nearer 0.7"
+    gen = torch.Generator().manual_seed(0)
+    shares = []
+    for net in (model, single):                      # lesson 4's dream figure: K = 5 zigzags, K = 1 blurs
+        paths = dream(net, torch.tensor([0.8, 0.0]), torch.zeros(8, 2), temperature=1.0, n=20, generator=gen)
+        steps = (paths[:, 1:, 1] - paths[:, :-1, 1]).abs()
+        shares.append(((steps - 0.4).abs() < 0.1).float().mean().item())
+    assert shares[0] > 0.85 and shares[1] < 0.4      # printed 94% and 26%
 
 
 def test_lesson5_temperature_commits_below_one_and_goes_wild_above(lesson):
