@@ -12,7 +12,7 @@ from mdn_course.figures import CYCLE, OKABE_ITO, figure_alt_texts, show_figure, 
 REPO = Path(__file__).resolve().parent.parent
 #: Lessons whose every figure goes through show_figure (03 and 09 are owned elsewhere and not yet converted).
 WITH_ALT_TEXT = ["01_why_distributions", "02_the_model", "04_training", "05_dreaming", "06_memory_and_attention",
-                 "07_long_dreams_and_next_steps", "08_dreams_you_can_see"]
+                 "07_long_dreams_and_next_steps", "08_dreams_you_can_see", "09_learning_in_the_dream"]
 
 
 def test_palette_is_okabe_ito_and_becomes_the_cycle():
