@@ -10,7 +10,7 @@ package is importable)::
 
 What it does, in order:
 
-1. reads the course's requirements from ``pyproject.toml``;
+1. reads the course's requirements (and its ``colab`` extra: gdown) from ``pyproject.toml``;
 2. keeps every requirement an installed distribution already satisfies, exactly as it is; an installed
    distribution too old (or too new) for the course is an error that names it and changes nothing;
 3. installs the missing requirements with pip under a constraints file that pins every installed
@@ -77,8 +77,10 @@ def _pyproject(course: Path) -> dict:
 
 
 def course_requirements(course: Path) -> List[Requirement]:
-    """The course's run-time requirements that apply to this interpreter (markers evaluated)."""
-    reqs = [Requirement(line) for line in _pyproject(course)["project"]["dependencies"]]
+    """The course's run-time requirements and its ``colab`` extra that apply to this interpreter."""
+    project = _pyproject(course)["project"]
+    lines = project["dependencies"] + project.get("optional-dependencies", {}).get("colab", [])
+    reqs = [Requirement(line) for line in lines]
     return [r for r in reqs if r.marker is None or r.marker.evaluate()]
 
 

@@ -169,10 +169,10 @@ def github_standin(dest: Path) -> str:
 # ---------------------------------------------------------------- the preinstalled packages
 
 def course_requirements() -> List[str]:
-    import tomllib
+    """What the lessons' install cell asks for (the course's requirements and its colab extra)."""
+    from mdn_course.colab_install import course_requirements as read
 
-    with open(REPO / "pyproject.toml", "rb") as f:
-        return list(tomllib.load(f)["project"]["dependencies"])
+    return [str(r) for r in read(REPO)]
 
 
 def installed(python: Path) -> Dict[str, str]:
