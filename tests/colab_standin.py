@@ -166,6 +166,15 @@ def github_standin(dest: Path) -> str:
     return bare.as_uri()
 
 
+def shared_cache(tmp_path_factory) -> Path:
+    """The stand-in's build folder: one for every pytest worker of a session (``$MDN_COURSE_STANDIN_CACHE``:
+    one kept across runs, for working on the stand-in itself)."""
+    if os.environ.get("MDN_COURSE_STANDIN_CACHE"):
+        return Path(os.environ["MDN_COURSE_STANDIN_CACHE"])
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "colab-standin"
+
+
 # ---------------------------------------------------------------- the preinstalled packages
 
 def course_requirements() -> List[str]:
@@ -307,6 +316,33 @@ def _torch_requirements(python: Path, packages: ColabPackages):
         else:
             unfit.append(f"torch 2.13 asks for {req}; kept Colab's {req.name} {colab}")
     return fits, unfit
+
+
+#: What the browser test adds to this machine's Python (current versions: JupyterLab 4 for ipywidgets 8).
+BROWSER_TOOLS = ("playwright", "jupyterlab>=4")
+
+
+def build_browser_venv(cache: Path, python: str = sys.executable) -> Path:
+    """A venv over this machine's packages (ipywidgets 8) plus playwright and JupyterLab 4; built once."""
+    from filelock import FileLock
+
+    venv = cache / ("browser-" + hashlib.sha256(f"{python}{BROWSER_TOOLS}".encode()).hexdigest()[:12])
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(venv) + ".lock"):
+        if (venv / "ready").is_file():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        try:  # --without-pip: this machine's pip and setuptools, not older copies shadowing them
+            for args in ([python, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                         [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *BROWSER_TOOLS]):
+                done = subprocess.run(args, capture_output=True, text=True, env=_clean_env())
+                if done.returncode:
+                    raise RuntimeError(f"building the browser venv failed: {' '.join(args)}\n{done.stderr}")
+        except BaseException:
+            shutil.rmtree(venv, ignore_errors=True)
+            raise
+        (venv / "ready").write_text("")
+        return venv
 
 
 # ---------------------------------------------------------------- a runtime per lesson

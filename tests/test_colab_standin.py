@@ -45,22 +45,12 @@ REPORT = REPO / "outputs" / "colab-standin" / "report.json"
 EXPECTED_ADDED = {"mdn-course", "bm25s", "pystemmer", "cma"}
 
 
-def shared_cache(tmp_path_factory) -> Path:
-    """One folder for every pytest worker of this session (or ``$MDN_COURSE_STANDIN_CACHE``, kept across runs)."""
-    if os.environ.get("MDN_COURSE_STANDIN_CACHE"):
-        return Path(os.environ["MDN_COURSE_STANDIN_CACHE"])
-    base = tmp_path_factory.getbasetemp()
-    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "colab-standin"
-
-
 @pytest.fixture(scope="session")
-def colab_base(tmp_path_factory):
+def colab_base(colab_preinstalled):
     why = standin.sandbox_works()
     if why:
         pytest.skip(f"the Colab stand-in gives each lesson its own /content with bubblewrap: {why}")
-    if not (REPO / ".git").exists():
-        pytest.skip("the stand-in for GitHub is a copy of this checkout's files as git lists them; not a git checkout")
-    return standin.build_base(shared_cache(tmp_path_factory))
+    return colab_preinstalled
 
 
 def solved_exercise() -> nbformat.NotebookNode:
