@@ -19,5 +19,8 @@ from .temperature import branch_report, temperature_nll_curve, tempered_log_para
 from .control import (ForkWorld, LinearController, Task, cliff_task, dream_rollouts, fork_road_task,
                       real_rollouts)
 from .cma_training import dream_and_real_scores, evaluate_controller, train_in_dream, train_in_world
+from .pixel_world import PIXEL_WORLD, PixelWorldSpec, locate_car, render, world_frame_error
+from .vae import FrameVAE, kl_to_standard_normal, train_lesson_vae, train_vae
+from .latent_memory import encode_sequences, latent_floor, latents_to_states, train_memory_on_latents
 
 __version__ = "0.1.0"

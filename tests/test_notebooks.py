@@ -65,7 +65,8 @@ def test_series_is_complete():
     names = [p.name for p in SOLUTIONS]
     assert names == ["01_why_distributions.ipynb", "02_the_model.ipynb", "03_exercise_mdn_loss.ipynb",
                      "04_training.ipynb", "05_dreaming.ipynb", "06_memory_and_attention.ipynb",
-                     "07_long_dreams_and_next_steps.ipynb", "09_learning_in_the_dream.ipynb"]
+                     "07_long_dreams_and_next_steps.ipynb", "08_dreams_you_can_see.ipynb",
+                     "09_learning_in_the_dream.ipynb"]
     assert solution_notebooks(NOTEBOOK_DIR) == [EXERCISE]
     assert student_path(EXERCISE).exists()
 
