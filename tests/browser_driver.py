@@ -20,7 +20,9 @@ import time
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 CHAT_BOX = 'input[placeholder="Ask about this lesson…"]'
-FIGURE = ".widget-output img"            # lesson 1's interact draws its figure into an Output widget
+#: lesson 1's interact draws its figure into an Output widget: the first one on the page
+#: (class jupyter-widgets-output-area in ipywidgets 7's classic Notebook, widget-output in 8's JupyterLab)
+FIGURE = ".jupyter-widgets-output-area img, .widget-output img"
 
 
 def run_all(page, frontend: str) -> None:

@@ -323,26 +323,49 @@ BROWSER_TOOLS = ("playwright", "jupyterlab>=4")
 
 
 def build_browser_venv(cache: Path, python: str = sys.executable) -> Path:
-    """A venv over this machine's packages (ipywidgets 8) plus playwright and JupyterLab 4; built once."""
+    """A venv over ``python``'s packages (ipywidgets 8) plus playwright and JupyterLab 4; built once.
+
+    ``python``'s site-packages come in through a ``.pth`` file rather than ``--system-site-packages``, so a
+    ``python`` that is itself a venv (a maintainer's ``.venv``) lends its packages too; its pip installs
+    the tools. Jupyter's data files of those packages (JupyterLab's widget manager among them) stay under
+    ``python``'s prefix: :func:`browser_jupyter_path` names it.
+    """
     from filelock import FileLock
 
-    venv = cache / ("browser-" + hashlib.sha256(f"{python}{BROWSER_TOOLS}".encode()).hexdigest()[:12])
+    venv = cache / ("browser-" + hashlib.sha256(f"lent-pth{python}{BROWSER_TOOLS}".encode()).hexdigest()[:12])
     cache.mkdir(parents=True, exist_ok=True)
     with FileLock(str(venv) + ".lock"):
         if (venv / "ready").is_file():
             return venv
         shutil.rmtree(venv, ignore_errors=True)
-        try:  # --without-pip: this machine's pip and setuptools, not older copies shadowing them
-            for args in ([python, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                         [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *BROWSER_TOOLS]):
-                done = subprocess.run(args, capture_output=True, text=True, env=_clean_env())
-                if done.returncode:
-                    raise RuntimeError(f"building the browser venv failed: {' '.join(args)}\n{done.stderr}")
+        try:
+            done = subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True,
+                                  env=_clean_env())
+            if done.returncode:
+                raise RuntimeError(f"making the browser venv failed: {done.stderr}")
+            lent = subprocess.run([python, "-c", "import sysconfig; p = sysconfig.get_paths(); "
+                                   "print(p['purelib']); print(p['platlib'])"], capture_output=True, text=True,
+                                  check=True, env=_clean_env()).stdout
+            own = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; "
+                                  "print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True,
+                                 check=True, env=_clean_env()).stdout.strip()
+            (Path(own) / "lent-packages.pth").write_text(lent)
+            done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *BROWSER_TOOLS],
+                                  capture_output=True, text=True, env=_clean_env())
+            if done.returncode:
+                raise RuntimeError(f"installing {' '.join(BROWSER_TOOLS)} in the browser venv failed:\n{done.stderr}")
         except BaseException:
             shutil.rmtree(venv, ignore_errors=True)
             raise
         (venv / "ready").write_text("")
         return venv
+
+
+def browser_jupyter_path(venv: Path, python: str = sys.executable) -> str:
+    """``$JUPYTER_PATH`` for servers run from the browser venv: its own data files, then ``python``'s."""
+    prefix = subprocess.run([python, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True,
+                            check=True, env=_clean_env()).stdout.strip()
+    return os.pathsep.join([str(venv / "share" / "jupyter"), str(Path(prefix) / "share" / "jupyter")])
 
 
 # ---------------------------------------------------------------- a runtime per lesson
