@@ -63,9 +63,15 @@ _SNAPSHOT = ("import importlib.metadata as m, json, re\n"
              "print(json.dumps(seen))\n")
 
 
-def installed_versions(python: str = sys.executable, env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """Every distribution ``python`` sees, by canonical name, the first on its ``sys.path`` winning."""
-    out = subprocess.run([str(python), "-c", _SNAPSHOT], capture_output=True, text=True, check=True, env=env)
+def installed_versions(python: str = sys.executable, env: Optional[Dict[str, str]] = None,
+                       cwd: Optional[str] = None) -> Dict[str, str]:
+    """Every distribution ``python`` sees, by canonical name, the first on its ``sys.path`` winning.
+
+    ``python -c`` puts its working directory first on ``sys.path``, so a ``*.egg-info`` there counts too:
+    ``cwd`` says where to look from (default: this process's working directory).
+    """
+    out = subprocess.run([str(python), "-c", _SNAPSHOT], capture_output=True, text=True, check=True, env=env,
+                         cwd=cwd)
     return json.loads(out.stdout)
 
 

@@ -185,10 +185,14 @@ def course_requirements() -> List[str]:
 
 
 def installed(python: Path) -> Dict[str, str]:
-    """What ``python`` sees installed: canonical name -> version, the first on its sys.path winning."""
+    """What ``python`` sees installed: canonical name -> version, the first on its sys.path winning.
+
+    Looked at from ``python``'s own folder, never from the test's working directory: a checkout installed
+    editable holds ``mdn_course.egg-info``, which would count as the course installed before the lesson ran.
+    """
     from mdn_course.colab_install import installed_versions
 
-    return installed_versions(str(python), env=_clean_env())
+    return installed_versions(str(python), env=_clean_env(), cwd=str(Path(python).parent))
 
 
 def _clean_env(**extra: str) -> Dict[str, str]:

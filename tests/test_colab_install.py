@@ -49,6 +49,18 @@ def test_report_names_a_changed_or_removed_package_and_fails(capsys):
     assert "added bm25s 0.3.16, mdn-course 0.1.0; the 1 packages already here are unchanged" in capsys.readouterr().out
 
 
+def test_what_is_installed_is_seen_from_the_folder_asked_for(tmp_path, monkeypatch):
+    """python -c counts an egg-info in its working directory: an editable checkout's mdn_course.egg-info made
+    the stand-in see the course installed before its install cell ran, until it looked from elsewhere."""
+    here = tmp_path / "checkout"
+    (here / "fake_course.egg-info").mkdir(parents=True)
+    (here / "fake_course.egg-info" / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: fake-course\nVersion: 1.0\n")
+    assert colab_install.installed_versions(sys.executable, cwd=str(here)).get("fake-course") == "1.0"
+    assert "fake-course" not in colab_install.installed_versions(sys.executable, cwd=str(tmp_path))
+    monkeypatch.chdir(here)              # the stand-in looks from python's own folder, wherever the test runs
+    assert "fake-course" not in installed(Path(sys.executable))
+
+
 def test_the_course_requirements_are_read_from_pyproject():
     names = [r.name for r in colab_install.course_requirements(REPO)]
     assert names[:2] == ["torch", "numpy"] and "ipywidgets" in names
