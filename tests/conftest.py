@@ -1,5 +1,6 @@
 """Fixtures shared by the test files: whether the grader's sandbox works here (probed once per session),
-and a local HTTP server standing in for GitHub's release downloads.
+a local HTTP server standing in for GitHub's release downloads, and the Colab stand-in's preinstalled
+packages (built once per session, shared by the pytest workers; see colab_standin.py).
 
 Helpers shared by several test files are modules beside this one (``wrong_answers.py``,
 ``grading_helpers.py``); test modules never import each other.
@@ -65,3 +66,13 @@ def file_server(tmp_path):
     served.mkdir()
     with serving(served) as base:
         yield served, base
+
+
+@pytest.fixture(scope="session")
+def colab_preinstalled(tmp_path_factory):
+    """The Colab stand-in's venv of Colab's preinstalled packages (colab_standin.build_base), built once."""
+    if not (Path(__file__).resolve().parent.parent / ".git").exists():
+        pytest.skip("the Colab stand-in clones this checkout's files as git lists them; this is not a git checkout")
+    import colab_standin
+
+    return colab_standin.build_base(colab_standin.shared_cache(tmp_path_factory))

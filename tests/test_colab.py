@@ -30,6 +30,8 @@ from mdn_course import links
 from mdn_course.tools import notebook_sync
 from mdn_course.tools.notebooks import NOTEBOOK_DIR
 
+from colab_standin import github_standin, installed
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -82,11 +84,10 @@ def test_sync_check_names_the_fix(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_install_cell_clones_installs_and_finds_the_narration(tmp_path):
+    """The cell in a Python with newer packages than Colab's (this machine's): it installs, and replaces nothing."""
     if not (REPO / ".git").exists():
         pytest.skip("the stand-in for GitHub is a bare clone of this checkout, which is not a git repository")
-    bare = tmp_path / "github" / "mdn-course.git"
-    cloned = subprocess.run(["git", "clone", "-q", "--bare", str(REPO), str(bare)], capture_output=True, text=True)
-    assert cloned.returncode == 0, cloned.stderr
+    url = github_standin(tmp_path / "github")
     venv = tmp_path / "colab-python"  # like Colab's Python: torch, pip and friends there, mdn_course not yet
     made = _python("-m", "venv", "--system-site-packages", "--without-pip", str(venv))
     assert made.returncode == 0, made.stderr
@@ -96,7 +97,7 @@ def test_install_cell_clones_installs_and_finds_the_narration(tmp_path):
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MDN_COURSE_NARRATION_DIR")}
     env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), PIP_DISABLE_PIP_VERSION_CHECK="1",
-               PIP_NO_INPUT="1", **{links.ENV_REPO_URL: bare.as_uri()})
+               PIP_NO_INPUT="1", **{links.ENV_REPO_URL: url})
     cell = notebook_sync.install_cell_source()
     runtime = ("import sys, types\n"
                "sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
@@ -104,6 +105,7 @@ def test_install_cell_clones_installs_and_finds_the_narration(tmp_path):
                "import mdn_course, mdn_course.narration.locate as locate\n"
                "print('package', mdn_course.__file__)\n"
                "print('audio', locate.find_audio('00_welcome'))\n")
+    before = installed(python)
     for attempt in ("first run", "second run (clone already there)"):
         result = subprocess.run([str(python), "-c", runtime], cwd=content, env=env, capture_output=True,
                                 text=True, timeout=600)
@@ -111,6 +113,11 @@ def test_install_cell_clones_installs_and_finds_the_narration(tmp_path):
         lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
         assert lines["package"].startswith(str(content / "mdn-course")), (attempt, result.stdout)
         assert lines["audio"].startswith(str(content / "mdn-course" / "narration" / "audio")), result.stdout
+        assert "packages already here are unchanged" in result.stdout, result.stdout
+    after = installed(python)
+    changed = {n: (before.get(n), v) for n, v in after.items() if before.get(n) != v and n != "mdn-course"}
+    assert changed == {}, "the install cell changed or added packages beside the course in a Python that had all it needs"
+    assert "mdn-course" in after
     # pip's editable install, not only the cell's sys.path line, makes the clone importable in a new process
     fresh = subprocess.run([str(python), "-c", "import mdn_course; print(mdn_course.__file__)"], cwd=home, env=env,
                            capture_output=True, text=True, timeout=120)

@@ -3,9 +3,9 @@
 (The module is ``panel``, not ``chat``, so that ``mdn_course.assistant.chat`` is always the function.)
 
 Built from core ipywidgets only (``Text``, ``Button``, ``Checkbox``, ``HTML``, ``VBox``/``HBox``),
-which JupyterLab and classic Jupyter render, and Colab renders natively with ipywidgets 7; with
+which JupyterLab and classic Jupyter render, and Colab renders natively with its ipywidgets 7; with
 ipywidgets 8, Colab asks for ``google.colab.output.enable_custom_widget_manager()``, which
-``chat()`` calls when it runs in Colab. Where a page cannot render widgets at all (a static
+``chat()`` calls when it runs in Colab with ipywidgets 8 (and only then). Where a page cannot render widgets at all (a static
 preview), the panel's plain-text form says how to ask with :func:`ask` instead.
 Answers are written into an ``HTML`` widget's value rather than printed from the button's
 callback: JupyterLab drops ``print`` output from widget callbacks, and Colab's support for the
@@ -154,10 +154,18 @@ def _panel_box_class():
 
 
 def _enable_colab_widgets() -> None:
-    """In Colab with ipywidgets 8, turn on the widget manager Colab asks for (core widgets render either way)."""
+    """In Colab with ipywidgets 8, turn on the widget manager Colab asks for.
+
+    Colab's own ipywidgets (7.7.1) renders natively, so there nothing is switched: the panel then uses
+    exactly the widget manager Colab's sliders and lessons use.
+    """
     if "google.colab" not in sys.modules:
         return
     try:
+        import ipywidgets
+
+        if int(ipywidgets.__version__.split(".")[0]) < 8:
+            return
         from google.colab import output
 
         output.enable_custom_widget_manager()

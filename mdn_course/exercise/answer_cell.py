@@ -21,7 +21,7 @@ from typing import List
 
 __all__ = ["ANSWER_TAG", "MAX_NOTEBOOK_BYTES", "MAX_ANSWER_CHARS", "InvalidNotebook", "AnswerCells",
            "read_cells", "find_answer", "read_answer", "cell_source", "cell_tags", "strip_markers",
-           "check_cell_pattern"]
+           "check_cell_pattern", "defines_pattern"]
 
 ANSWER_TAG = "answer"
 MAX_NOTEBOOK_BYTES = 8 * 1024 * 1024   # a notebook with its outputs; bigger is refused unread
@@ -69,19 +69,24 @@ def check_cell_pattern(function: str) -> re.Pattern:
     return re.compile(r"""^run_check\(\s*(['"])(?P<name>\w+)\1\s*,\s*""" + re.escape(function) + r"""\s*\)\s*;?$""")
 
 
-def read_cells(path: Path) -> List[dict]:
-    """The cells of the notebook at ``path`` (a regular file of at most MAX_NOTEBOOK_BYTES); raise InvalidNotebook."""
+def _read_regular_file(path: Path, limit: int, kind: str) -> bytes:
+    """At most ``limit`` + 1 bytes of ``path``, which must be a regular file and not a link; raise InvalidNotebook."""
     if os.path.islink(path):  # never followed: it could point at the solution or a classmate's notebook
-        raise InvalidNotebook("a symbolic link, not a file; submit the .ipynb file itself")
+        raise InvalidNotebook(f"a symbolic link, not a file; submit the {kind} itself")
     try:
         # O_NOFOLLOW: no link swapped in after the check; O_NONBLOCK: a FIFO cannot hang the batch
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise InvalidNotebook("not a regular file (a pipe, device or folder); submit the .ipynb file itself")
-            raw = f.read(MAX_NOTEBOOK_BYTES + 1)
+                raise InvalidNotebook(f"not a regular file (a pipe, device or folder); submit the {kind} itself")
+            return f.read(limit + 1)
     except OSError as exc:
         raise InvalidNotebook(f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def read_cells(path: Path) -> List[dict]:
+    """The cells of the notebook at ``path`` (a regular file of at most MAX_NOTEBOOK_BYTES); raise InvalidNotebook."""
+    raw = _read_regular_file(path, MAX_NOTEBOOK_BYTES, ".ipynb file")
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise InvalidNotebook(f"the notebook is over {MAX_NOTEBOOK_BYTES // 2 ** 20} MiB; clear its outputs "
                               "(Edit > Clear All Outputs) and submit again")
@@ -96,10 +101,15 @@ def read_cells(path: Path) -> List[dict]:
     return [c for c in nb["cells"] if isinstance(c, dict)]
 
 
+def defines_pattern(function: str) -> re.Pattern:
+    """What source that defines ``function`` holds: ``def function(`` or ``function = ...`` at the start of a line."""
+    return re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+" + re.escape(function) + r"[ \t]*\(|^[ \t]*"
+                      + re.escape(function) + r"[ \t]*=", re.MULTILINE)
+
+
 def find_answer(cells: List[dict], path: Path, function: str = "mdn_loss") -> AnswerCells:
     """The answer cell(s) among ``cells`` for the exercise whose students write ``function``."""
-    defines = re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+" + re.escape(function) + r"[ \t]*\(|^[ \t]*"
-                         + re.escape(function) + r"[ \t]*=", re.MULTILINE)
+    defines = defines_pattern(function)
     check_cell = check_cell_pattern(function)
     code = [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
     tagged = [(i, c) for i, c in code if ANSWER_TAG in cell_tags(c)]
@@ -124,5 +134,20 @@ def find_answer(cells: List[dict], path: Path, function: str = "mdn_loss") -> An
 
 
 def read_answer(path: Path, function: str = "mdn_loss") -> AnswerCells:
-    """The answer of the notebook at ``path``; raise InvalidNotebook when there is none to read."""
-    return find_answer(read_cells(path), path, function)
+    """The answer in ``path``: a notebook's answer cell(s), or a ``.py`` file's whole text (a saved answer).
+
+    A ``.py`` file is what :func:`mdn_course.exercise.saved_answer.save_answer` writes; it is read with
+    the same care as a notebook. Raise InvalidNotebook when there is no answer to read.
+    """
+    if Path(path).suffix != ".py":
+        return find_answer(read_cells(path), path, function)
+    raw = _read_regular_file(path, MAX_ANSWER_CHARS * 4, ".py file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidNotebook(f"not a Python file: it is not UTF-8 text ({exc})") from None
+    if len(text) > MAX_ANSWER_CHARS:
+        raise InvalidNotebook(f"the file holds over {MAX_ANSWER_CHARS} characters; an answer needs a few hundred")
+    if not defines_pattern(function).search(text):
+        raise InvalidNotebook(f"the file defines no function {function}")
+    return AnswerCells(Path(path), [strip_markers(text)], [], False)

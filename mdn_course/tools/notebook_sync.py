@@ -35,6 +35,9 @@ SYNC_COMMAND = "python -m mdn_course sync-notebooks"
 def install_cell_source() -> str:
     """The first code cell of every lesson: in Colab only, clone the course and install it.
 
+    The clone's ``mdn_course/colab_install.py`` does the installing: it adds only
+    what the runtime lacks and never upgrades, downgrades or removes a package
+    Colab brought (see that file), so a restarted runtime still works.
     Plain Python (no ``!`` shell magics) so that a failed clone or install stops
     the lesson with the command's error, and so that the test suite can run the
     cell as it is against a local bare repository (``$MDN_COURSE_REPO_URL``).
@@ -42,13 +45,16 @@ def install_cell_source() -> str:
     return (
         "import sys\n"
         "\n"
-        f"{_COLAB_TEST}:  # only in Colab: fetch and install the course package\n"
+        f"{_COLAB_TEST}:  # only in Colab: fetch the course, add what Colab lacks, replace nothing\n"
         "    import os, subprocess\n"
         f'    url = os.environ.get("{links.ENV_REPO_URL}", "{links.REPO_URL}")\n'
         '    course = os.path.abspath("mdn-course")  # Colab starts in /content\n'
         "    if not os.path.isdir(course):\n"
         '        subprocess.run(["git", "clone", "-q", "--depth", "1", url, course], check=True)\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", course], check=True)\n'
+        '    installer = os.path.join(course, "mdn_course", "colab_install.py")\n'
+        "    done = subprocess.run([sys.executable, installer, course], capture_output=True, text=True)\n"
+        '    print(done.stdout + done.stderr, end="")\n'
+        "    done.check_returncode()  # stops the lesson here if the course could not be installed\n"
         "    sys.path.insert(0, course)"
     )
 

@@ -1,0 +1,122 @@
+"""Drive a notebook front end in headless Chromium and report what a student would see (run as a script).
+
+    python tests/browser_driver.py '{"url": ..., "frontend": "classic"|"lab", "chromium": "/usr/bin/chromium",
+                                     "screenshot": "out.png", "question": "why logsumexp?"}'
+
+Run by tests/test_colab_browser.py with the Python that has playwright (the ``playwright`` package drives
+Debian's chromium; it never downloads a browser). It opens the notebook at ``url``, runs every cell,
+then, as a student would: counts the sliders, moves the first slider of lesson 1's ``interact`` with
+the keyboard and waits for its figure to be redrawn by the kernel, types a question into the chat
+panel's text box and waits for the answer, and checks every narration ``<audio>`` element's source can
+be fetched. It prints one JSON object: those findings, the page's console errors and uncaught
+exceptions, and any "Error displaying widget" text the front end showed.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHAT_BOX = 'input[placeholder="Ask about this lesson…"]'
+#: lesson 1's interact draws its figure into an Output widget: the first one on the page
+#: (class jupyter-widgets-output-area in ipywidgets 7's classic Notebook, widget-output in 8's JupyterLab)
+FIGURE = ".jupyter-widgets-output-area img, .widget-output img"
+
+
+def run_all(page, frontend: str) -> None:
+    if frontend == "classic":
+        page.wait_for_function("window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel "
+                               "&& Jupyter.notebook.kernel.is_connected()", timeout=120_000)
+        page.evaluate("Jupyter.notebook.execute_all_cells()")
+    else:
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        accept = page.locator(".jp-Dialog button.jp-mod-accept")      # "Select Kernel": take the default
+        try:
+            accept.wait_for(timeout=10_000)
+            accept.click()
+        except Exception:
+            pass
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def main(args: dict) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    found = {"frontend": args["frontend"], "console_errors": [], "page_errors": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=args["chromium"], headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: m.type == "error" and found["console_errors"].append(m.text[:300]))
+        page.on("pageerror", lambda e: found["page_errors"].append(str(e)[:300]))
+        started = time.perf_counter()
+        try:
+            student(page, args, found, started)
+        except Exception as exc:
+            found["failed"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+            found["page_text"] = page.inner_text("body")[-3000:]
+        if args.get("screenshot"):
+            page.screenshot(path=args["screenshot"], full_page=True)
+        browser.close()
+    return found
+
+
+def student(page, args: dict, found: dict, started: float) -> None:
+    """Everything a student does, in order; the first step that fails stops it (``found["step"]`` says which)."""
+    found["step"] = "open the notebook"
+    page.goto(args["url"], timeout=120_000)
+    found["step"] = "run every cell"
+    run_all(page, args["frontend"])
+    found["step"] = "wait for the chat panel (the last cell)"
+    page.wait_for_selector(CHAT_BOX, timeout=240_000)
+    found["step"] = "wait for the ten sliders"
+    page.wait_for_function("document.querySelectorAll('.widget-slider').length >= 10", timeout=120_000)
+    found["seconds_to_widgets"] = round(time.perf_counter() - started, 1)
+    found["sliders"] = page.locator(".widget-slider").count()
+
+    found["step"] = "move lesson 1's first slider"
+    image = page.locator(FIGURE).first
+    image.wait_for(timeout=60_000)
+    before = image.get_attribute("src")
+    page.locator(".widget-slider .ui-slider-handle, .widget-slider .noUi-handle").first.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    try:
+        page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel);"
+                               " return i && i.getAttribute('src') !== old; }", arg=[FIGURE, before], timeout=60_000)
+        found["slider_redraws_figure"] = True
+    except Exception as exc:  # reported; the test decides
+        found["slider_redraws_figure"] = False
+        found["slider_error"] = str(exc)[:300]
+
+    found["step"] = "ask the chat panel"
+    box = page.locator(CHAT_BOX).first
+    box.fill(args["question"])
+    box.press("Enter")
+    page.wait_for_function("Array.from(document.querySelectorAll('.widget-html'))"
+                           ".some(e => e.innerText.includes('You:'))", timeout=60_000)
+    found["chat_answer"] = page.evaluate("Array.from(document.querySelectorAll('.widget-html'))"
+                                         ".map(e => e.innerText).filter(t => t.includes('You:')).join('\\n')")[:2000]
+
+    found["step"] = "load the narration players"
+    found["audio"] = page.evaluate("""async () => {
+        const out = [];
+        for (const a of document.querySelectorAll('audio')) {
+            const src = a.getAttribute('src') || '';
+            if (src.startsWith('data:')) { out.push({kind: 'embedded', bytes: src.length}); continue; }
+            try { const r = await fetch(a.src); out.push({kind: 'linked', src: src, status: r.status}); }
+            catch (e) { out.push({kind: 'linked', src: src, status: String(e)}); }
+        }
+        return out; }""")
+    found["widget_errors"] = page.evaluate(
+        "Array.from(document.querySelectorAll('.output_area, .jp-OutputArea-output, .widget-output'))"
+        ".map(e => e.innerText).filter(t => /Error displaying widget|Failed to load model|model not found/i.test(t))"
+        ".map(t => t.slice(0, 300))")
+    found["step"] = "done"
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(json.loads(sys.argv[1]))))
