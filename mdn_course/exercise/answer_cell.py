@@ -8,6 +8,11 @@ code cell tagged ``answer``; a notebook that lost its tags falls back to the cod
 define the function (check cells excluded), and says so. nbval comment markers are stripped,
 and IPython line magics and shell escapes (``%matplotlib inline``, ``!pip ...``) are commented
 out in :attr:`AnswerCells.source`: the answer runs without IPython.
+
+Which exercise a notebook answers is read from its answer cell's metadata
+(:func:`exercise_of_cells`): the nbgrader ``grade_id`` of the cell tagged ``answer`` is
+``<function>_answer`` (``mdn_loss_answer``, ``training_step_answer``); a notebook that lost that
+metadata is recognised by the function its code defines.
 """
 from __future__ import annotations
 
@@ -17,11 +22,11 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import List, Optional, Sequence
 
 __all__ = ["ANSWER_TAG", "MAX_NOTEBOOK_BYTES", "MAX_ANSWER_CHARS", "InvalidNotebook", "AnswerCells",
            "read_cells", "find_answer", "read_answer", "cell_source", "cell_tags", "strip_markers",
-           "check_cell_pattern"]
+           "check_cell_pattern", "answer_grade_id", "exercise_of_cells"]
 
 ANSWER_TAG = "answer"
 MAX_NOTEBOOK_BYTES = 8 * 1024 * 1024   # a notebook with its outputs; bigger is refused unread
@@ -69,6 +74,35 @@ def check_cell_pattern(function: str) -> re.Pattern:
     return re.compile(r"""^run_check\(\s*(['"])(?P<name>\w+)\1\s*,\s*""" + re.escape(function) + r"""\s*\)\s*;?$""")
 
 
+def answer_grade_id(function: str) -> str:
+    """The nbgrader ``grade_id`` of the answer cell of the exercise whose students write ``function``."""
+    return f"{function}_answer"
+
+
+def _defines(function: str) -> re.Pattern:
+    return re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+" + re.escape(function) + r"[ \t]*\(|^[ \t]*"
+                      + re.escape(function) + r"[ \t]*=", re.MULTILINE)
+
+
+def exercise_of_cells(cells: List[dict], functions: Sequence[str]) -> Optional[str]:
+    """Which of ``functions`` the notebook's exercise asks for: the one named by the nbgrader ``grade_id`` of a
+    cell tagged ``answer``, else the first one a code cell other than a check cell defines, else None."""
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    for cell in code:
+        meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        grade_id = (meta.get("nbgrader") or {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
+        if ANSWER_TAG in cell_tags(cell):
+            for function in functions:
+                if grade_id == answer_grade_id(function):
+                    return function
+    for function in functions:
+        check_cell = check_cell_pattern(function)
+        if any(_defines(function).search(cell_source(c)) and not check_cell.match(cell_source(c).strip())
+               for c in code):
+            return function
+    return None
+
+
 def read_cells(path: Path) -> List[dict]:
     """The cells of the notebook at ``path`` (a regular file of at most MAX_NOTEBOOK_BYTES); raise InvalidNotebook."""
     if os.path.islink(path):  # never followed: it could point at the solution or a classmate's notebook
@@ -98,8 +132,7 @@ def read_cells(path: Path) -> List[dict]:
 
 def find_answer(cells: List[dict], path: Path, function: str = "mdn_loss") -> AnswerCells:
     """The answer cell(s) among ``cells`` for the exercise whose students write ``function``."""
-    defines = re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+" + re.escape(function) + r"[ \t]*\(|^[ \t]*"
-                         + re.escape(function) + r"[ \t]*=", re.MULTILINE)
+    defines = _defines(function)
     check_cell = check_cell_pattern(function)
     code = [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
     tagged = [(i, c) for i, c in code if ANSWER_TAG in cell_tags(c)]

@@ -68,6 +68,10 @@ class TrainingStepCaller:
         self.model: Optional[torch.nn.Module] = None
         self.optimizer: Optional[torch.optim.Optimizer] = None
         self._config: Optional[Tuple[int, int, str]] = None
+        for make in OPTIMIZERS.values():
+            # the first optimiser a process makes imports half of torch (seconds): here, before the answer
+            # runs, rather than inside the first call, which has a time limit
+            make([torch.zeros(1, requires_grad=True)], lr=0.1)
 
     def _build(self, hidden: int, components: int, name: str, lr: float) -> None:
         with torch.random.fork_rng(devices=[]):   # the initial values are overwritten: leave the caller's RNG alone
