@@ -43,6 +43,7 @@ from mdn_course.tools.student_version import (BEGIN_SOLUTION, END_SOLUTION, STUB
 REPO = Path(__file__).resolve().parent.parent
 SANITIZE = NOTEBOOK_DIR / "nbval_sanitize.cfg"
 EXERCISE = NOTEBOOK_DIR / "03_exercise_mdn_loss.ipynb"
+STEP_EXERCISE = NOTEBOOK_DIR / "04b_exercise_training_step.ipynb"
 SOLUTIONS = series()
 SEGMENT = re.compile(r'^play\("(?P<id>[^"]+)"\)$')
 
@@ -64,9 +65,9 @@ def _code_cells(nb):
 def test_series_is_complete():
     names = [p.name for p in SOLUTIONS]
     assert names == ["01_why_distributions.ipynb", "02_the_model.ipynb", "03_exercise_mdn_loss.ipynb",
-                     "04_training.ipynb", "05_dreaming.ipynb", "06_memory_and_attention.ipynb",
+                     "04_training.ipynb", "04b_exercise_training_step.ipynb", "05_dreaming.ipynb", "06_memory_and_attention.ipynb",
                      "07_long_dreams_and_next_steps.ipynb", "09_learning_in_the_dream.ipynb"]
-    assert solution_notebooks(NOTEBOOK_DIR) == [EXERCISE]
+    assert solution_notebooks(NOTEBOOK_DIR) == [EXERCISE, STEP_EXERCISE]
     assert student_path(EXERCISE).exists()
 
 
@@ -95,7 +96,7 @@ COURSE_WELCOME = "00_welcome"
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_narration_cells(path):
     nb = _read(path)
-    number = path.name[:2]
+    number = path.name.split("_")[0]   # "04b" for the exercise between lessons 4 and 5
     ids = []
     for cell in _code_cells(nb):
         match = SEGMENT.match(cell.source.strip())
@@ -180,7 +181,7 @@ def test_answer_cell_metadata_and_stub_behaviour():
     assert max(len(line) for line in generated.splitlines()) <= STUB_WIDTH, "the stub scrolls sideways"
     namespace = {}
     exec("import math, torch\n" + stub.source, namespace)   # defining the stub works ...
-    with pytest.raises(NotImplementedError, match="logsumexp"):
+    with pytest.raises(NotImplementedError, match=r"hint\(mdn_loss\)"):
         namespace["mdn_loss"](None, None, None, None)         # ... only calling it fails
     reference = {}
     exec("import math, torch\n" + answer.source, reference)
@@ -203,6 +204,22 @@ def test_check_cells_equal_registry():
         assert cell.metadata["nbgrader"]["grade_id"] == f"check_{check.name}"
     setup = _code_cells(nb)[1]
     assert "from mdn_course.exercise import run_check" in setup.source
+
+
+def test_the_training_step_exercise_has_its_answer_stub_and_check_cells():
+    solution, student = _read(STEP_EXERCISE), _read(student_path(STEP_EXERCISE))
+    answer = next(c for c in solution.cells if "answer" in _tags(c))
+    assert answer.metadata["nbgrader"]["grade_id"] == "training_step_answer"
+    stub = next(c for c in student.cells if "answer" in _tags(c))
+    namespace = {}
+    exec("import math, torch\n" + stub.source, namespace)
+    with pytest.raises(NotImplementedError, match=r"hint\(training_step\)"):
+        namespace["training_step"](None, None, None, None)
+    generated = check_cells(function="training_step")
+    ids = {c.id for c in generated}
+    stored = [c for c in solution.cells if c.id in ids or "check" in _tags(c)]
+    assert [(c.id, c.source, c.metadata) for c in stored] == [(c.id, c.source, c.metadata) for c in generated]
+    assert any("summary" in _tags(c) and c.source == "check_summary(training_step)" for c in solution.cells)
 
 
 def test_check_cells_follow_registry_changes():

@@ -227,3 +227,30 @@ def test_a_state_kept_from_another_batch_size_is_named_from_the_models_error():
     assert S._raised(answer).mistake == "carried_state"
     answer = Answer("raised", error="ValueError: z and a must share batch and time sizes, got z (2, 6, 2)")
     assert S._raised(answer).mistake == "sequence_not_split"
+
+
+def test_no_truth_of_the_step_reaches_student_code():
+    """The trust boundary for the training step: the sandbox is given four files of mdn_course/sandboxed/ (the
+    model and loss a step uses, the caller, the protocol), none of which holds the judge's step, its mistakes,
+    tolerances or points; and every request of every check carries only the inputs of a step (parameters to
+    start from, a batch) and the optimiser's settings, never an expected loss or update."""
+    from pathlib import Path
+    from mdn_course.sandboxed import oracle as O
+    files = O.sandbox_files("training_step")
+    assert files == ("oracle.py", "server.py", "mdn_rnn.py", "step_oracle.py")
+    text = "".join(Path(O.__file__).with_name(f).read_text() for f in files)
+    for judge_name in ("simulate", "step_mistakes", "step_checks", "diagnose", "VALUE_TOL", "UPDATE_TOL",
+                       "trained_params", "points", "truth"):
+        assert judge_name not in text, judge_name
+    seen = []
+    caller = TrainingStepCaller()
+
+    def recording(request):
+        seen.append(request)
+        return caller(W.correct, request)
+    for name in [n for n, c in CHECKS.items() if not c.slow]:
+        assert drive(CHECKS[name], recording, torch.Generator().manual_seed(0)).passed
+    assert seen
+    for request in seen:
+        assert set(request.args) == {"params", "z", "a"} and request.grad_of == ()
+        assert set(request.options) == {"hidden_dim", "n_components", "optimizer", "lr", "clip_norm", "fresh"}
