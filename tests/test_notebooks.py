@@ -302,19 +302,27 @@ def strict_run(request, tmp_path_factory):
     return proc, _cell_results(xml), request.param
 
 
+EXERCISES = (EXERCISE, STEP_EXERCISE)
+
+
 @pytest.fixture(scope="session")
 def lax_run(tmp_path_factory):
+    """Each exercise's student copy as it is, and with the solution's answer cell, under lax nbval (one run)."""
     folder = tmp_path_factory.mktemp("student")
-    student = _read(student_path(EXERCISE))
-    reference = next(c for c in _read(EXERCISE).cells if "answer" in _tags(c))
-    for cell in student.cells:
-        if "answer" in _tags(cell):
-            cell.source = reference.source
-    answered = folder / "03_exercise_with_reference_answer.ipynb"
-    answered.write_text(notebook_text(student), encoding="utf-8")
+    paths, answered = [], {}
+    for exercise in EXERCISES:
+        student = _read(student_path(exercise))
+        reference = next(c for c in _read(exercise).cells if "answer" in _tags(c))
+        for cell in student.cells:
+            if "answer" in _tags(cell):
+                cell.source = reference.source
+        target = folder / f"{exercise.stem}_with_reference_answer.ipynb"
+        target.write_text(notebook_text(student), encoding="utf-8")
+        paths += [student_path(exercise), target]
+        answered[exercise] = target.name
     xml = folder / "lax.xml"
-    proc = _nbval([student_path(EXERCISE), answered], xml, lax=True)
-    return proc, _cell_results(xml), answered.name
+    proc = _nbval(paths, xml, lax=True)
+    return proc, _cell_results(xml), answered
 
 
 @pytest.mark.notebooks
@@ -385,10 +393,12 @@ def test_strict_nbval_tells_drift_from_a_change_of_behaviour(tmp_path):
 
 
 @pytest.mark.notebooks
-def test_student_exercise_fails_exactly_at_checks(lax_run):
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda p: p.stem)
+def test_student_exercise_fails_exactly_at_checks(lax_run, exercise):
+    """Run All on the stub: the summary and the stored failing example run, each check cell fails."""
     proc, results, _ = lax_run
-    name = student_path(EXERCISE).name
-    code = _code_cells(_read(student_path(EXERCISE)))
+    name = student_path(exercise).name
+    code = _code_cells(_read(student_path(exercise)))
     cells = results.get(name)
     assert cells and len(cells) == len(code), f"nbval did not run {name}:\n{proc.stdout[-3000:]}"
     expected = {i: ("failed" if "check" in _tags(c) else "passed") for i, c in enumerate(code)}
@@ -397,9 +407,10 @@ def test_student_exercise_fails_exactly_at_checks(lax_run):
 
 
 @pytest.mark.notebooks
-def test_student_exercise_with_reference_answer_passes(lax_run):
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda p: p.stem)
+def test_student_exercise_with_reference_answer_passes(lax_run, exercise):
     proc, results, answered = lax_run
-    cells = results.get(answered)
+    cells = results.get(answered[exercise])
     assert cells, f"nbval did not run the answered notebook:\n{proc.stdout[-3000:]}"
     failed = [n for n, status in cells.items() if status != "passed"]
     assert not failed, f"cells {failed} failed:\n{proc.stdout[-6000:]}"
