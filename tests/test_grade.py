@@ -38,7 +38,8 @@ def graded(tmp_path_factory, working_sandbox):
     (feedback / "instructor_notes.md").write_text("mine\n")
     corpus = sorted(CORPUS.glob("*.ipynb"))
     before = {p: p.read_bytes() for p in corpus}
-    proc = grade(CORPUS, "--out", out, *GRADE_OPTS)
+    # 59 submissions of two exercises (each training step trains a model for 200 steps through the sandbox)
+    proc = grade(CORPUS, "--out", out, *GRADE_OPTS, timeout=1800)
     rows = rows_of(out) if out.exists() else []
     return {"proc": proc, "rows": rows, "out": out, "feedback": feedback, "corpus": corpus, "before": before}
 
