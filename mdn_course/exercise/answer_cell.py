@@ -26,7 +26,7 @@ from typing import List, Optional, Sequence
 
 __all__ = ["ANSWER_TAG", "MAX_NOTEBOOK_BYTES", "MAX_ANSWER_CHARS", "InvalidNotebook", "AnswerCells",
            "read_cells", "find_answer", "read_answer", "cell_source", "cell_tags", "strip_markers",
-           "check_cell_pattern", "answer_grade_id", "exercise_of_cells"]
+           "check_cell_pattern", "answer_grade_id", "exercise_of_cells", "defines_function"]
 
 ANSWER_TAG = "answer"
 MAX_NOTEBOOK_BYTES = 8 * 1024 * 1024   # a notebook with its outputs; bigger is refused unread
@@ -82,6 +82,11 @@ def answer_grade_id(function: str) -> str:
 def _defines(function: str) -> re.Pattern:
     return re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+" + re.escape(function) + r"[ \t]*\(|^[ \t]*"
                       + re.escape(function) + r"[ \t]*=", re.MULTILINE)
+
+
+def defines_function(source: str, function: str) -> bool:
+    """Whether ``source`` defines ``function`` (a ``def`` or an assignment at the start of a line)."""
+    return bool(_defines(function).search(source))
 
 
 def exercise_of_cells(cells: List[dict], functions: Sequence[str]) -> Optional[str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..exercise.answer_cell import (NBVAL_MARKER, AnswerCells, InvalidNotebook, cell_source, cell_tags,
+from ..exercise.answer_cell import (NBVAL_MARKER, AnswerCells, InvalidNotebook, cell_source, cell_tags, defines_function,
                                     check_cell_pattern, exercise_of_cells, find_answer, read_cells, strip_markers)
 from ..exercise.exercises import EXERCISES
 from ..exercise.registry import Exercise
@@ -68,6 +68,11 @@ def load(path: Path, exercise: Optional[Exercise] = None) -> Submission:
     except InvalidNotebook as exc:
         exc.exercise = exercise.function   # the row still says which exercise it was
         raise
+    if not any(defines_function(source, exercise.function) for source in answer.answer_sources):
+        problem = InvalidNotebook(f"the answer cell does not define {exercise.function}: this notebook is not a "
+                                  f"submission of the {exercise.function} exercise")
+        problem.exercise = exercise.function
+        raise problem
     return Submission(answer.path, answer.answer_sources, answer.answer_cells, answer.fallback, answer.notes,
                       tampering=find_tampering(cells, set(answer.answer_cells), exercise), exercise=exercise.function)
 
