@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grading_helpers import CORPUS, ROOT
-from mdn_course.exercise import CHECKS
+from mdn_course.exercise import CHECKS, TRAINING_STEP
 from mdn_course.grading.gradescope.bundle import write_bundle
 
 
@@ -63,17 +63,22 @@ def _run_autograder(bundle, root: Path, notebook: Path):
     return json.loads((root / "results" / "results.json").read_text())
 
 
-@pytest.mark.parametrize("name, score", [("01_correct", 10.0), ("05_naive_logsumexp", 8.0)])
-def test_run_autograder_writes_gradescope_results(bundle, tmp_path, name, score, working_sandbox):
+@pytest.mark.parametrize("name, score, checks, failing, words", [
+    ("01_correct", 10.0, CHECKS, None, None),
+    ("05_naive_logsumexp", 8.0, CHECKS, "far_from_means", "underflows"),
+    ("55_step_clip_after_step", 8.0, TRAINING_STEP.checks, "clips", "clipped after the step")])
+def test_run_autograder_writes_gradescope_results(bundle, tmp_path, name, score, checks, failing, words,
+                                                   working_sandbox):
+    """One test per check of the notebook's own exercise (read from its answer cell), with its points."""
     results = _run_autograder(bundle, tmp_path / "autograder", CORPUS / f"{name}.ipynb")
     assert results["score"] == score
     tests = results["tests"]
-    assert [t["name"].split(":")[0] for t in tests] == list(CHECKS)
+    assert [t["name"].split(":")[0] for t in tests] == list(checks)
     assert all(set(t) >= {"name", "score", "max_score", "output", "status"} for t in tests)
     assert sum(t["max_score"] for t in tests) == 10 and sum(t["score"] for t in tests) == score
-    if score < 10:
-        far = next(t for t in tests if t["name"].startswith("far_from_means"))
-        assert far["status"] == "failed" and "underflows" in far["output"]
+    if failing:
+        test = next(t for t in tests if t["name"].startswith(failing))
+        assert test["status"] == "failed" and words in test["output"]
 
 
 def test_run_autograder_without_a_sandbox_scores_nothing_and_says_why(bundle, tmp_path):

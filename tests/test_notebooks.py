@@ -47,6 +47,7 @@ from mdn_course.tools.student_version import (BEGIN_SOLUTION, END_SOLUTION, STUB
 
 REPO = Path(__file__).resolve().parent.parent
 EXERCISE = NOTEBOOK_DIR / "03_exercise_mdn_loss.ipynb"
+STEP_EXERCISE = NOTEBOOK_DIR / "04b_exercise_training_step.ipynb"
 SOLUTIONS = series()
 SEGMENT = re.compile(r'^play\("(?P<id>[^"]+)"\)$')
 
@@ -68,10 +69,10 @@ def _code_cells(nb):
 def test_series_is_complete():
     names = [p.name for p in SOLUTIONS]
     assert names == ["01_why_distributions.ipynb", "02_the_model.ipynb", "03_exercise_mdn_loss.ipynb",
-                     "04_training.ipynb", "05_dreaming.ipynb", "06_memory_and_attention.ipynb",
-                     "07_long_dreams_and_next_steps.ipynb", "08_dreams_you_can_see.ipynb",
-                     "09_learning_in_the_dream.ipynb"]
-    assert solution_notebooks(NOTEBOOK_DIR) == [EXERCISE]
+                     "04_training.ipynb", "04b_exercise_training_step.ipynb", "05_dreaming.ipynb",
+                     "06_memory_and_attention.ipynb", "07_long_dreams_and_next_steps.ipynb",
+                     "08_dreams_you_can_see.ipynb", "09_learning_in_the_dream.ipynb"]
+    assert solution_notebooks(NOTEBOOK_DIR) == [EXERCISE, STEP_EXERCISE]
     assert student_path(EXERCISE).exists()
 
 
@@ -100,7 +101,7 @@ COURSE_WELCOME = "00_welcome"
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_narration_cells(path):
     nb = _read(path)
-    number = path.name[:2]
+    number = path.name.split("_")[0]   # "04b" for the exercise between lessons 4 and 5
     ids = []
     for cell in _code_cells(nb):
         match = SEGMENT.match(cell.source.strip())
@@ -185,7 +186,7 @@ def test_answer_cell_metadata_and_stub_behaviour():
     assert max(len(line) for line in generated.splitlines()) <= STUB_WIDTH, "the stub scrolls sideways"
     namespace = {}
     exec("import math, torch\n" + stub.source, namespace)   # defining the stub works ...
-    with pytest.raises(NotImplementedError, match="logsumexp"):
+    with pytest.raises(NotImplementedError, match=r"hint\(mdn_loss\)"):
         namespace["mdn_loss"](None, None, None, None)         # ... only calling it fails
     reference = {}
     exec("import math, torch\n" + answer.source, reference)
@@ -208,6 +209,22 @@ def test_check_cells_equal_registry():
         assert cell.metadata["nbgrader"]["grade_id"] == f"check_{check.name}"
     setup = _code_cells(nb)[1]
     assert "from mdn_course.exercise import run_check" in setup.source
+
+
+def test_the_training_step_exercise_has_its_answer_stub_and_check_cells():
+    solution, student = _read(STEP_EXERCISE), _read(student_path(STEP_EXERCISE))
+    answer = next(c for c in solution.cells if "answer" in _tags(c))
+    assert answer.metadata["nbgrader"]["grade_id"] == "training_step_answer"
+    stub = next(c for c in student.cells if "answer" in _tags(c))
+    namespace = {}
+    exec("import math, torch\n" + stub.source, namespace)
+    with pytest.raises(NotImplementedError, match=r"hint\(training_step\)"):
+        namespace["training_step"](None, None, None, None)
+    generated = check_cells(function="training_step")
+    ids = {c.id for c in generated}
+    stored = [c for c in solution.cells if c.id in ids or "check" in _tags(c)]
+    assert [(c.id, c.source, c.metadata) for c in stored] == [(c.id, c.source, c.metadata) for c in generated]
+    assert any("summary" in _tags(c) and c.source == "check_summary(training_step)" for c in solution.cells)
 
 
 def test_check_cells_follow_registry_changes():
@@ -259,19 +276,27 @@ def strict_run(request, tmp_path_factory):
     return proc, _cell_results(xml), combo
 
 
+EXERCISES = (EXERCISE, STEP_EXERCISE)
+
+
 @pytest.fixture(scope="session")
 def lax_run(tmp_path_factory):
+    """Each exercise's student copy as it is, and with the solution's answer cell, under lax nbval (one run)."""
     folder = tmp_path_factory.mktemp("student")
-    student = _read(student_path(EXERCISE))
-    reference = next(c for c in _read(EXERCISE).cells if "answer" in _tags(c))
-    for cell in student.cells:
-        if "answer" in _tags(cell):
-            cell.source = reference.source
-    answered = folder / "03_exercise_with_reference_answer.ipynb"
-    answered.write_text(notebook_text(student), encoding="utf-8")
+    paths, answered = [], {}
+    for exercise in EXERCISES:
+        student = _read(student_path(exercise))
+        reference = next(c for c in _read(exercise).cells if "answer" in _tags(c))
+        for cell in student.cells:
+            if "answer" in _tags(cell):
+                cell.source = reference.source
+        target = folder / f"{exercise.stem}_with_reference_answer.ipynb"
+        target.write_text(notebook_text(student), encoding="utf-8")
+        paths += [student_path(exercise), target]
+        answered[exercise] = target.name
     xml = folder / "lax.xml"
-    proc = _nbval([student_path(EXERCISE), answered], xml, lax=True)
-    return proc, _cell_results(xml), answered.name
+    proc = _nbval(paths, xml, lax=True)
+    return proc, _cell_results(xml), answered
 
 
 @pytest.mark.notebooks
@@ -362,10 +387,12 @@ def test_strict_nbval_tells_drift_from_a_change_of_behaviour(tmp_path):
 
 
 @pytest.mark.notebooks
-def test_student_exercise_fails_exactly_at_checks(lax_run):
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda p: p.stem)
+def test_student_exercise_fails_exactly_at_checks(lax_run, exercise):
+    """Run All on the stub: the summary and the stored failing example run, each check cell fails."""
     proc, results, _ = lax_run
-    name = student_path(EXERCISE).name
-    code = _code_cells(_read(student_path(EXERCISE)))
+    name = student_path(exercise).name
+    code = _code_cells(_read(student_path(exercise)))
     cells = results.get(name)
     assert cells and len(cells) == len(code), f"nbval did not run {name}:\n{proc.stdout[-3000:]}"
     expected = {i: ("failed" if "check" in _tags(c) else "passed") for i, c in enumerate(code)}
@@ -374,9 +401,10 @@ def test_student_exercise_fails_exactly_at_checks(lax_run):
 
 
 @pytest.mark.notebooks
-def test_student_exercise_with_reference_answer_passes(lax_run):
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda p: p.stem)
+def test_student_exercise_with_reference_answer_passes(lax_run, exercise):
     proc, results, answered = lax_run
-    cells = results.get(answered)
+    cells = results.get(answered[exercise])
     assert cells, f"nbval did not run the answered notebook:\n{proc.stdout[-3000:]}"
     failed = [n for n, status in cells.items() if status != "passed"]
     assert not failed, f"cells {failed} failed:\n{proc.stdout[-6000:]}"

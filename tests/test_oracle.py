@@ -187,16 +187,30 @@ def test_the_answer_sees_exactly_what_the_notebook_defines_before_its_answer_cel
         float(torch.distributions.Normal(mu, sigma).log_prob(x)), abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["oracle.py", "server.py"])
+SANDBOXED = sorted(p.name for p in Path(oracle.__file__).parent.glob("*.py") if p.name != "__init__.py")
+
+
+def test_the_sandboxed_folder_holds_what_the_sandboxes_are_given():
+    """Every file a sandbox may be given is in the folder, and every file of the folder is given to some sandbox."""
+    given = {name for function in oracle.SPECS for name in oracle.sandbox_files(function)}
+    assert given == set(SANDBOXED)
+    assert oracle.sandbox_files("mdn_loss") == ("oracle.py", "server.py")   # a loss answer never sees the model
+
+
+@pytest.mark.parametrize("name", SANDBOXED)
 def test_the_sandboxed_files_import_only_stdlib_and_torch(name):
-    """They are copied alone into the grader's sandbox, so they import nothing of the package but each other."""
+    """They are copied into the grader's sandbox, so they import nothing of the package but each other
+    (through oracle._sibling, which finds the file beside them there and the package's module here)."""
     path = Path(oracle.__file__).with_name(name)
     source = path.read_text()
-    code = ("import importlib.util, sys\n"
+    module = path.stem
+    code = ("import importlib, sys\n"
             f"sys.path.insert(0, {str(path.parent)!r})\n"
-            f"spec = importlib.util.spec_from_file_location('alone', {str(path)!r})\n"
-            "m = importlib.util.module_from_spec(spec); sys.modules['alone'] = m; spec.loader.exec_module(m)\n"
+            f"m = importlib.import_module({module!r})\n"
             "assert not any(k.startswith('mdn_course') for k in sys.modules), 'imported mdn_course'\n")
+    if module == "oracle":
+        code += "for f in m.SPECS:\n    m.answer_namespace(f); m.make_caller(f)\n"
+        code += "assert not any(k.startswith('mdn_course') for k in sys.modules), 'imported mdn_course'\n"
     subprocess.run([sys.executable, "-I", "-c", code], check=True, cwd="/")
     assert "from ." not in source and "import mdn_course" not in source
     imported = {a.name.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)
@@ -204,3 +218,34 @@ def test_the_sandboxed_files_import_only_stdlib_and_torch(name):
     imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(source))
                  if isinstance(node, ast.ImportFrom) and node.module}
     assert imported <= set(sys.stdlib_module_names) | {"torch", "oracle", "__future__"}, imported
+
+
+def test_the_library_model_and_loss_are_the_sandboxed_definitions():
+    """One definition serves both: the library's MDNRNN and losses are the objects defined in sandboxed/mdn_rnn.py,
+    and that file, loaded alone as the sandbox loads it, builds the very same model and loss."""
+    import importlib.util
+
+    import mdn_course
+    from mdn_course import loss, model
+    from mdn_course.sandboxed import mdn_rnn
+
+    for name in ("MDNRNN", "MDNHead", "WorldLSTM", "MixtureOutput"):
+        assert getattr(mdn_course, name) is getattr(model, name) is getattr(mdn_rnn, name)
+    for name in ("mdn_loss", "mdn_nll_from_logs"):
+        assert getattr(mdn_course, name) is getattr(loss, name) is getattr(mdn_rnn, name)
+    spec = importlib.util.spec_from_file_location("alone_mdn_rnn", Path(mdn_rnn.__file__))
+    alone = importlib.util.module_from_spec(spec)
+    sys.modules["alone_mdn_rnn"] = alone    # a dataclass looks its module up while it is defined
+    try:
+        spec.loader.exec_module(alone)
+    finally:
+        del sys.modules["alone_mdn_rnn"]
+    torch.manual_seed(0)
+    ours = mdn_course.MDNRNN(hidden_dim=8, n_components=2)
+    theirs = alone.MDNRNN(hidden_dim=8, n_components=2)
+    theirs.load_state_dict(ours.state_dict())
+    z, a = torch.randn(3, 4, 2), torch.randn(3, 4, 2)
+    mine, other = ours(z[:, :-1], a[:, :-1]), theirs(z[:, :-1], a[:, :-1])
+    assert all(torch.equal(x, y) for x, y in zip((mine.pi, mine.mu, mine.sigma), (other.pi, other.mu, other.sigma)))
+    assert torch.equal(mdn_course.mdn_loss(mine.pi, mine.mu, mine.sigma, z[:, 1:]),
+                       alone.mdn_loss(other.pi, other.mu, other.sigma, z[:, 1:]))

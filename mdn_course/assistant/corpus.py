@@ -34,8 +34,8 @@ FAQ_PATH = Path(__file__).with_name("faq.json")
 ASSISTANT_TAG = "assistant"      # cells with this tag (the lessons' chat cells) are left out of the corpus
 _PLAY = re.compile(r"""play\(\s*["']([\w.-]+)["']""")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
-# The exercise is read from the student copy: that is the notebook students open and should be sent to.
-_SKIP = ("03_exercise_mdn_loss.ipynb",)
+# The exercises are read from their student copies: those are the notebooks students open and should be sent to.
+_SKIP = ("03_exercise_mdn_loss.ipynb", "04b_exercise_training_step.ipynb")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def course_root() -> Path:
 def lesson_files(root: Optional[Path] = None) -> List[Path]:
     """The lesson notebooks, in order (the exercise as its student copy when there is one)."""
     folder = (root or course_root()) / "notebooks"
-    files = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    files = sorted(folder.glob("[0-9][0-9]*_*.ipynb"))   # 04b_... sits after lesson 4
     names = {f.name for f in files}
     keep = []
     for f in files:

@@ -29,6 +29,7 @@ from typing import Callable, List, Optional
 from . import llm
 from .answer import Answer, ask
 from .corpus import lesson_title, resolve_lesson
+from .hints import student_function
 
 __all__ = ["chat", "ChatPanel", "SUGGESTIONS", "widgets_available"]
 
@@ -66,12 +67,11 @@ class ChatPanel:
         self.widget = None
 
     def loss_fn(self) -> Optional[Callable]:
-        """The student's function: the one given, else the notebook's current ``mdn_loss`` (looked up on each use)."""
+        """The student's function: the one given, else the notebook's current ``training_step`` or ``mdn_loss``
+        (looked up on each use, as ``hint()`` does)."""
         if self._loss_fn is not None:
             return self._loss_fn
-        shell = _shell()
-        found = shell.user_ns.get("mdn_loss") if shell is not None else None
-        return found if callable(found) else None
+        return student_function()
 
     def _answer_cell(self) -> Optional[str]:
         if not (self.share_answer_cell and llm.config() is not None):

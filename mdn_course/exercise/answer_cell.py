@@ -8,6 +8,11 @@ code cell tagged ``answer``; a notebook that lost its tags falls back to the cod
 define the function (check cells excluded), and says so. nbval comment markers are stripped,
 and IPython line magics and shell escapes (``%matplotlib inline``, ``!pip ...``) are commented
 out in :attr:`AnswerCells.source`: the answer runs without IPython.
+
+Which exercise a notebook answers is read from its answer cell's metadata
+(:func:`exercise_of_cells`): the nbgrader ``grade_id`` of the cell tagged ``answer`` is
+``<function>_answer`` (``mdn_loss_answer``, ``training_step_answer``); a notebook that lost that
+metadata is recognised by the function its code defines.
 """
 from __future__ import annotations
 
@@ -17,11 +22,11 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import List, Optional, Sequence
 
 __all__ = ["ANSWER_TAG", "MAX_NOTEBOOK_BYTES", "MAX_ANSWER_CHARS", "InvalidNotebook", "AnswerCells",
            "read_cells", "find_answer", "read_answer", "cell_source", "cell_tags", "strip_markers",
-           "check_cell_pattern", "defines_pattern"]
+           "check_cell_pattern", "defines_pattern", "answer_grade_id", "exercise_of_cells", "defines_function"]
 
 ANSWER_TAG = "answer"
 MAX_NOTEBOOK_BYTES = 8 * 1024 * 1024   # a notebook with its outputs; bigger is refused unread
@@ -67,6 +72,35 @@ def strip_markers(source: str) -> str:
 def check_cell_pattern(function: str) -> re.Pattern:
     """What a check cell of the exercise of ``function`` holds: ``run_check("<name>", <function>)``."""
     return re.compile(r"""^run_check\(\s*(['"])(?P<name>\w+)\1\s*,\s*""" + re.escape(function) + r"""\s*\)\s*;?$""")
+
+
+def answer_grade_id(function: str) -> str:
+    """The nbgrader ``grade_id`` of the answer cell of the exercise whose students write ``function``."""
+    return f"{function}_answer"
+
+
+def defines_function(source: str, function: str) -> bool:
+    """Whether ``source`` defines ``function`` (a ``def`` or an assignment at the start of a line)."""
+    return bool(defines_pattern(function).search(source))
+
+
+def exercise_of_cells(cells: List[dict], functions: Sequence[str]) -> Optional[str]:
+    """Which of ``functions`` the notebook's exercise asks for: the one named by the nbgrader ``grade_id`` of a
+    cell tagged ``answer``, else the first one a code cell other than a check cell defines, else None."""
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    for cell in code:
+        meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        grade_id = (meta.get("nbgrader") or {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
+        if ANSWER_TAG in cell_tags(cell):
+            for function in functions:
+                if grade_id == answer_grade_id(function):
+                    return function
+    for function in functions:
+        check_cell = check_cell_pattern(function)
+        if any(defines_pattern(function).search(cell_source(c)) and not check_cell.match(cell_source(c).strip())
+               for c in code):
+            return function
+    return None
 
 
 def _read_regular_file(path: Path, limit: int, kind: str) -> bytes:

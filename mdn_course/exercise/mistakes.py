@@ -24,6 +24,7 @@ Args = Dict[str, torch.Tensor]   # the inputs of one call: pi, mu, sigma, z_next
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 DIAGNOSIS_TOL = 0.05      # nats: a wrong value within this of a mistake's value is diagnosed as that mistake
+SIGMA_EPSILONS = (1e-6, 1e-5)   # what a step adds to sigma "for stability" (smaller ones: see far_from_means)
 PASS_ABS, PASS_REL = 1e-4, 1e-5   # a value this close to the float64 truth is right (float32 rounding)
 
 
@@ -87,6 +88,74 @@ MISTAKES: Dict[str, Mistake] = {m.id: m for m in (
             "of z under a mixture?",
             "p(z_d) = sum_k pi_k N_k, so log p(z_d) = log of a weighted SUM of densities, not an average of logs",
             "log p(z_d) = logsumexp over k of (log pi_k + log N_k)"),
+    Mistake("squared_error", "a squared error instead of the likelihood",
+            "Your loss measures how far z is from the mixture's average. Does it care how likely z is under "
+            "each component, or how wide they are?",
+            "the MDN is trained by maximum likelihood: loss = -log p(z), which lesson 1 showed a squared "
+            "error (the regression of the mean) cannot replace at a fork",
+            LOSS_MATHS),
+    Mistake("log_sigma_factor", "log sigma counted the wrong number of times",
+            "Your Gaussian's normaliser is off. How many log sigma terms does log(1/(sigma sqrt(2 pi))) hold?",
+            "log(1/(sigma sqrt(2 pi))) = -log sigma - log(2 pi)/2: -log sigma once (not -log(sigma)/2 from "
+            "log(2 pi sigma)/2, not -log(sigma^2))",
+            LOG_DENSITY_MATHS),
+    Mistake("precedence", "operator precedence in the exponent",
+            "Read the exponent of your Gaussian the way Python does: which operations bind first?",
+            "the exponent is -((z - mu) / sigma)^2 / 2: the whole difference divided by sigma, then squared, "
+            "then halved",
+            "parenthesise (z - mu) before dividing, and (2 * sigma ** 2) if you divide by it"),
+    Mistake("constant_doubled", "log(2 pi) without its 1/2",
+            "Your value is off by the same amount whatever the inputs. Check the constant term of the "
+            "log-density factor by factor.",
+            "log(1/sqrt(2 pi)) = -log(2 pi)/2, about -0.92 per dimension, not -log(2 pi)",
+            LOG_DENSITY_MATHS),
+    Mistake("exponent_sign", "the exponent's sign flipped",
+            "Far from the mean, should a Gaussian's density grow or shrink?",
+            "N(z; mu, sigma) = exp(-((z - mu)/sigma)^2 / 2) / (sigma sqrt(2 pi)): the exponent is never positive",
+            LOG_DENSITY_MATHS),
+    Mistake("weights_not_logged", "weights added without their log",
+            "In log space each component is weighted by adding something. Is it pi itself?",
+            "log(pi_k N_k) = log pi_k + log N_k: the LOG of the weight is added",
+            "log p(z_d) = logsumexp over k of (log pi_k + log N_k)"),
+    Mistake("weights_not_as_given", "the weights pi not used as they are (uniform, or log_softmax of pi)",
+            "Your mixture weighs its components almost equally. Where does pi enter, and as what?",
+            "the weights are pi itself: log(pi_k N_k) = log pi_k + log N_k. log_softmax(pi) would treat "
+            "probabilities as logits, which flattens them towards 1/K; 1/K ignores them",
+            "log pi_k = log of the weights as given (clamped away from 0)"),
+    Mistake("missing_log", "the density, not its log",
+            "Your loss adds up densities. What does the likelihood of independent dimensions and positions "
+            "turn into, and what makes it a sum?",
+            "the loss is -LOG p(z): log p(z) = sum over d of log sum over k of pi_k N_k",
+            LOSS_MATHS),
+    Mistake("sum_and_mean_swapped", "mean over the dimensions, sum over the batch",
+            "Which axes does your loss sum, and which does it average? The two have swapped places.",
+            "log p(z) sums over the latent dimensions d; the loss then AVERAGES over the positions",
+            "sum over d, then mean over every other axis"),
+    Mistake("first_axis_only", "averaged over the first axis only",
+            "During training the leading axes are (batch, time). Does your loss divide by both, or by the "
+            "batch size alone?",
+            "the loss averages over EVERY leading position: divide by batch x time, not by the batch size",
+            "sum over the latent dimension d, then .mean() over all the remaining axes"),
+    Mistake("hardcoded_axes", "axes counted from the front",
+            "Your loss is right for (N, D, K) but not for (batch, time, D, K). Which axes did you name, and "
+            "do they move when a time axis comes in front?",
+            "K is the LAST axis and D the one before it, whatever leads them",
+            "reduce over dim=-1 (K) and then dim=-1 again (D), never dim=2 or dim=1"),
+    Mistake("sigma_floor", "an epsilon or a clamp 'for stability'",
+            "Your loss is right for ordinary widths but not for narrow components. Do you add a small number "
+            "to sigma, or clamp something, 'for stability'?",
+            "N(z; mu, sigma) must use sigma as given: sigma + 1e-6 is 1 % off when sigma is 1e-4 and moves "
+            "the loss of a target 100 sigma away by tenths of a nat; the model's head already keeps sigma "
+            "away from 0 (log sigma >= -7)",
+            "use sigma and the log-density as they are; if you clamp at all, clamp at torch.finfo(dtype).tiny"),
+    Mistake("broadcast_error", "z_next not lined up with the K components",
+            "Read the error: two shapes did not broadcast. Which tensor has no component axis?",
+            "z_next is (..., D) and mu is (..., D, K): z_next needs a trailing axis of size 1 to meet every component",
+            "z_next.unsqueeze(-1) gives (..., D, 1), which broadcasts against (..., D, K)"),
+    Mistake("half_precision", "result in half precision",
+            "Your result has about three significant digits. Which dtype did it end up in?",
+            "a loss is compared to a few parts in a million: float32 or float64, like its inputs",
+            "compute in the inputs' dtype; no .half() or bfloat16"),
     Mistake("naive_log_sum_exp", "log(sum(exp(...))) underflows",
             "Far from every mean each density is so small that it rounds to zero, and log(0) is -inf. "
             "Is there a way to add probabilities without leaving log space?",
@@ -165,11 +234,34 @@ def wrong_values(args: Args) -> Dict[str, List[float]]:
         "logsumexp_over_dims": [float(-torch.logsumexp(lp + log_comp, dim=-2).sum(-1).mean())],
         "mean_over_k": [float(-log_comp.mean(-1).sum(-1).mean()), float(-(lp + log_comp).mean(-1).sum(-1).mean())],
     }
+    diff = t.unsqueeze(-1) - m
+    mean = (p * m).sum(-1)
+    out.update({
+        "squared_error": [float(((t - mean) ** 2).mean()), float(((t - mean) ** 2).sum(-1).mean())],
+        "log_sigma_factor": [mix(-0.5 * sq - 0.5 * torch.log(s) - _HALF_LOG_2PI),
+                             mix(-0.5 * sq - 2 * torch.log(s) - _HALF_LOG_2PI)],
+        "precedence": [mix(-0.5 * (t.unsqueeze(-1) - m / s) ** 2 - torch.log(s) - _HALF_LOG_2PI),
+                       mix(-(diff ** 2) / 2 * s ** 2 - torch.log(s) - _HALF_LOG_2PI)],
+        "constant_doubled": [mix(-0.5 * sq - torch.log(s) - 2 * _HALF_LOG_2PI)],
+        "exponent_sign": [mix(0.5 * sq - torch.log(s) - _HALF_LOG_2PI)],
+        "weights_not_logged": [float(-torch.logsumexp(p + log_comp, dim=-1).sum(-1).mean())],
+        "weights_not_as_given": [float(-torch.logsumexp(torch.log_softmax(p, -1) + log_comp, dim=-1).sum(-1).mean()),
+                                 float(-(torch.logsumexp(log_comp, dim=-1) - math.log(p.shape[-1])).sum(-1).mean())],
+        "missing_log": [float(-torch.exp(per_dim).sum(-1).mean()), float(-torch.exp(per_dim.sum(-1)).mean())],
+    })
     if t.shape[-1] > 1:               # with one dimension a sum and a mean agree
         out["mean_over_dims"] = [float(-per_dim.mean())]
     if math.prod(t.shape[:-1]) > 1:   # with one position a sum and a mean agree
         out["sum_over_batch"] = [float(-per_dim.sum())]
-    return out
+        if t.shape[-1] > 1:
+            out["sum_and_mean_swapped"] = [float(-per_dim.mean(-1).sum())]
+    if float(s.max()) < 0.1:          # narrow components: where a "stability" epsilon on sigma shows
+        out["sigma_floor"] = [mix(-0.5 * (diff / (s + eps)) ** 2 - torch.log(s + eps) - _HALF_LOG_2PI)
+                              for eps in SIGMA_EPSILONS]
+    if t.dim() >= 3:                  # (batch, time, D): what counting from the front gets wrong
+        out["first_axis_only"] = [float(-per_dim.sum() / t.shape[0])]
+        out["hardcoded_axes"] = [float(-torch.logsumexp(lp + log_comp, dim=2).sum(dim=1).mean())]
+    return {k: [v for v in vals if math.isfinite(v)] for k, vals in out.items()}
 
 
 def naive_underflows(args: Args) -> bool:

@@ -17,8 +17,9 @@ declared once where its judge is defined::
     def mixture(rng): ...
 
 The judge's name is the check's name; ``slow=True`` marks a check (a training run) that hints
-and lesson 4 run only when needed. A second exercise is a new module with its own
-``Exercise`` and judges, plus one entry in :mod:`.exercises`.
+and lesson 4 run only when needed. Each exercise is a module with its own ``Exercise`` and
+judges (``checks`` for ``mdn_loss``, ``step_checks`` for ``training_step``), plus one entry in
+:mod:`.exercises`.
 """
 from __future__ import annotations
 
@@ -127,15 +128,22 @@ class Checks(Mapping[str, Check]):
 
 
 class Exercise:
-    """One exercise: the function students write (``function(*args)``), its mistakes, and its checks."""
+    """One exercise: the function students write (``function(*args)``), its mistakes, and its checks.
+
+    ``maths`` is what the function computes, in maths, step by step (the last rung of the hint
+    ladder for a failure no check can name); ``after`` is where the course goes next once every
+    check passes."""
 
     def __init__(self, function: str, args: Sequence[str], mistakes: Mapping[str, Mistake], *,
-                 references: Sequence[Callable] = (), unusable_hint: str = Check.unusable_hint):
+                 references: Sequence[Callable] = (), unusable_hint: str = Check.unusable_hint,
+                 maths: str = "", after: str = ""):
         self.function = function
         self.args: Tuple[str, ...] = tuple(args)
         self.mistakes = mistakes
         self.references = tuple(references)   # the package's own answers: calling one scores nothing
         self.unusable_hint = unusable_hint
+        self.maths = maths
+        self.after = after
         self.checks = Checks()
 
     def check(self, *, points: int, description: str, note: str = "", slow: bool = False

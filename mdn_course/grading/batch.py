@@ -1,9 +1,10 @@
 """Grade a list of submissions into rows: :func:`grade_paths`, the one way every caller grades.
 
 ``python -m mdn_course grade``, the Gradescope autograder and ``benchmarks/bench_grading.py``
-all call it. Each submission is read, judged and turned into its row in a worker process (one
-CPU thread each; ``jobs`` of them), and one submission never stops the batch: a file no reader
-expected, a grader error or even a worker that dies costs only that submission's row.
+all call it. Each submission is read, judged as the exercise its answer cell names (so one
+folder may hold both exercises; ``--exercise`` forces one) and turned into its row in a worker
+process (one CPU thread each; ``jobs`` of them), and one submission never stops the batch: a
+file no reader expected, a grader error or even a worker that dies costs only that submission's row.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from .judge import judge_submission
 from .options import Options, UsageError
 from .submission import load
 
-__all__ = ["grade_paths", "grade_one", "find_submissions"]
+__all__ = ["grade_paths", "grade_one", "find_submissions", "forced_exercise"]
 
 
 def find_submissions(items: Sequence[str]) -> List[Path]:
@@ -51,18 +52,24 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
+def forced_exercise(opts: Options) -> Optional[str]:
+    """The exercise every submission is graded as, or None when each notebook's answer cell says (``auto``)."""
+    return None if opts.exercise == "auto" else opts.exercise
+
+
 def grade_one(path: Path, display: str, key: str, secret: bytes, opts: Options) -> report.Row:
-    """The row of one submission (``key`` seeds its checks together with the run's ``secret``)."""
-    exercise = EXERCISES[opts.exercise]
+    """The row of one submission (``key`` seeds its checks together with the run's ``secret``), graded as the
+    exercise its answer cell names (or the one ``opts`` forces)."""
+    forced = forced_exercise(opts)
     try:
-        sub = load(path, exercise)
+        sub = load(path, EXERCISES[forced] if forced else None)
     except InvalidNotebook as exc:
-        return report.invalid_row(display, str(exc), exercise.function)
+        return report.invalid_row(display, str(exc), forced or getattr(exc, "exercise", None))
     except Exception as exc:  # noqa: BLE001 - a file no reader expected is that submission's problem alone
-        return report.invalid_row(display, f"the notebook could not be read ({type(exc).__name__}: {exc})",
-                                  exercise.function)
+        return report.invalid_row(display, f"the notebook could not be read ({type(exc).__name__}: {exc})", forced)
+    exercise = EXERCISES[sub.exercise]
     try:
-        judged = judge_submission(sub.source, secret, key, opts)
+        judged = judge_submission(sub.source, secret, key, opts, exercise)
         return report.grade_row(display, sub, judged, exercise)
     except Exception as exc:  # noqa: BLE001 - one bad submission never stops the batch
         return report.error_row(display, f"the grader failed on this submission ({type(exc).__name__}: {exc}); "
@@ -84,7 +91,7 @@ def _run_pool(jobs, indices: List[int], secret: bytes, opts: Options, workers: i
             except Exception as exc:  # noqa: BLE001 - one submission's failure is its own row
                 rows[i] = report.error_row(jobs[i][1], f"the grader failed on this submission ({type(exc).__name__}: "
                                                        f"{exc}); ask the instructor to check the grading machine",
-                                           opts.exercise)
+                                           forced_exercise(opts))
     return lost
 
 
@@ -105,5 +112,6 @@ def grade_paths(paths: Sequence[Path], opts: Options, jobs: int, *, secret: Opti
     for i in _run_pool(work, list(range(len(work))), secret, opts, jobs, rows, grade):
         if _run_pool(work, [i], secret, opts, 1, rows, grade):
             rows[i] = report.error_row(work[i][1], "the grader's worker process died on this submission; "
-                                                   "ask the instructor to check the grading machine", opts.exercise)
+                                                   "ask the instructor to check the grading machine",
+                                       forced_exercise(opts))
     return [rows[i] for i in range(len(work))]

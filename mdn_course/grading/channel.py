@@ -64,7 +64,8 @@ class RemoteOracle:
         """Start the server and send the answer; None once it is ready, else why not; or raise OracleGone."""
         self.failure = None
         self._buf = b""
-        self.started = sandbox.start(sandbox=self.use_sandbox, limit=self.limit)
+        self.started = sandbox.start(sandbox=self.use_sandbox, limit=self.limit,
+                                     files=oracle.sandbox_files(self.hello.function))
         self._write(oracle.encode_hello(self.hello), startup_timeout)
         line = self._read_line(startup_timeout, what="running the answer cell")
         try:

@@ -3,15 +3,16 @@
     python -m mdn_course grade SUBMISSIONS... --out grades.csv [--jobs N] [--timeout 120]
     python -m mdn_course grade --gradescope-bundle autograder.zip
 
-SUBMISSIONS are ``.ipynb`` files or folders (searched recursively, sorted). For each, the
-grader reads the notebook (bounded), takes only the answer cell(s), and runs them in a
+SUBMISSIONS are ``.ipynb`` files or folders (searched recursively, sorted), of either exercise
+(each is graded as the exercise its answer cell names). For each, the grader reads the
+notebook (bounded), takes only the answer cell(s), and runs them in a
 bubblewrap sandbox that sees python, torch and numpy and nothing of the course; every check's
 judge runs here, in the grader, with inputs drawn from a secret per-run seed, and asks the
 sandboxed answer only for values and gradients (:mod:`.judge`). The submission's own check
 cells, outputs and markers are inspected for tampering, never run.
 
-Writes ``grades.csv`` (one row per submission in input order: ``submission, points,
-max_points, status, message`` and one column per check), one Markdown feedback file per
+Writes ``grades.csv`` (one row per submission in input order: ``submission, exercise, points,
+max_points, status, message`` and one column per check of each exercise), one Markdown feedback file per
 submission (default: ``feedback/`` next to the csv; files of the previous run are replaced,
 per the folder's manifest), and with ``--gradescope-results`` a Gradescope ``results.json``.
 
@@ -25,7 +26,6 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..exercise.exercises import EXERCISES
 from . import report
 from .batch import find_submissions, grade_paths
 from .gradescope.bundle import write_bundle
@@ -82,13 +82,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not ready(opts):
         return 2
     rows = grade_paths(paths, opts, args.jobs)
-    exercise = EXERCISES[opts.exercise]
-    strays = report.write_outputs(rows, paths, out, feedback, exercise)
+    strays = report.write_outputs(rows, paths, out, feedback)
     if strays:
         print(f"note: {feedback} also holds {len(strays)} .md file(s) this grader did not write "
               f"(left alone): {', '.join(strays[:5])}{' ...' if len(strays) > 5 else ''}", file=sys.stderr)
     if args.gradescope_results:
-        write_results(rows, Path(args.gradescope_results), exercise)
+        write_results(rows, Path(args.gradescope_results))
     print(f"graded {len(rows)} submission(s) -> {out} ({report.status_counts(rows)}); feedback in {feedback}",
           file=sys.stderr)
     return 0

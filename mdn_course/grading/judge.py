@@ -1,6 +1,6 @@
 """Judge one submission: every check's judge runs here, in the grader; the answer only answers.
 
-For each check of the run's exercise (:data:`mdn_course.exercise.exercises.EXERCISES`),
+For each check of the submission's exercise (:data:`mdn_course.exercise.exercises.EXERCISES`),
 :func:`judge_submission` derives the check's random generator from the run's secret seed
 (``secrets``; never written anywhere) and plays its judge (:func:`mdn_course.exercise.registry.drive`)
 against a :class:`~.channel.RemoteOracle`: the judge makes the inputs, the sandboxed server calls
@@ -18,8 +18,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from ..exercise.exercises import EXERCISES
-from ..exercise.registry import CheckResult, drive
+from ..exercise.registry import CheckResult, Exercise, drive
 from ..sandboxed.oracle import StartFailure
 from .channel import Failure, OracleGone, RemoteOracle
 from .options import Options
@@ -44,8 +43,9 @@ def check_seed(run_secret: bytes, submission_key: str, check: str) -> int:
     return int.from_bytes(digest[:8], "little") >> 2
 
 
-def judge_submission(source: str, run_secret: bytes, submission_key: str, opts: Options) -> Judged:
-    exercise = EXERCISES[opts.exercise]
+def judge_submission(source: str, run_secret: bytes, submission_key: str, opts: Options,
+                     exercise: Exercise) -> Judged:
+    """Play every check of ``exercise`` against the answer ``source`` running in its own sandboxed process."""
     out = Judged()
     deadline = time.monotonic() + opts.timeout
     remote = RemoteOracle(source, function=exercise.function, args=exercise.args, use_sandbox=opts.use_sandbox,

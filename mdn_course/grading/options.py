@@ -29,16 +29,17 @@ class Options:
     request_timeout: float = 10.0   # one call of the answer's function
     startup_timeout: float = 40.0   # start python + torch in the sandbox and run the answer cell
     limit: limits.Limits = field(default_factory=limits.Limits)
-    exercise: str = "mdn_loss"      # a key of mdn_course.exercise.exercises.EXERCISES
+    exercise: str = "auto"          # "auto" (each submission's answer cell says) or a key of EXERCISES
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     """The options of a grading run (everything but what to grade and where to write)."""
-    parser.add_argument("--exercise", choices=list(EXERCISES), default="mdn_loss",
-                        help="the exercise the submissions answer (default: mdn_loss)")
+    parser.add_argument("--exercise", choices=["auto", *EXERCISES], default="auto",
+                        help="the exercise the submissions answer (default: auto, read from each notebook's "
+                             "answer cell, so one folder may hold both exercises)")
     parser.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission (default 120)")
     parser.add_argument("--request-timeout", type=float, default=10.0,
-                        help="seconds for one call of the student's mdn_loss (default 10); the answer cell, "
+                        help="seconds for one call of the student's function (default 10); the answer cell, "
                              "torch's import included, gets 4 times that (at least 40: importing torch on a busy "
                              "machine is slow)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded in parallel")

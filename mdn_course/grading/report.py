@@ -1,16 +1,18 @@
 """From the judge's verdicts to a grade row, ``grades.csv`` and per-student Markdown feedback.
 
 Points are always the sum of the checks the trusted judge passed; nothing the submission
-wrote or printed enters a row except as quoted, length-capped text. Statuses (one per row,
-the first that applies in this order; every finding is still listed in ``message``):
+wrote or printed enters a row except as quoted, length-capped text. Each row names its exercise
+(the one its answer cell names); ``grades.csv`` has one column per check of every exercise in
+the batch, left empty on the rows of the other exercise. Statuses (one per row, the first that
+applies in this order; every finding is still listed in ``message``):
 
 ``invalid``        not gradable: unreadable, too large, not JSON, not a notebook, no answer cell; 0 points.
 ``tampered``       the notebook's check cells were edited or deleted, nbval markers or tags were added,
                    or outputs were faked. A flag for the instructor: none of that reaches the judge,
                    so the points are the judge's.
-``timeout``        the answer cell, or a call of ``mdn_loss``, ran out of time, or the submission's wall
+``timeout``        the answer cell, or a call of its function, ran out of time, or the submission's wall
                    clock ended before every check ran; checks judged before keep their points.
-``error``          the answer cell failed (syntax error, an exception, no ``mdn_loss``), or the answer's
+``error``          the answer cell failed (syntax error, an exception, no function), or the answer's
                    process died or garbled the channel during a check.
 ``not_attempted``  the answer is the untouched stub (every call raised NotImplementedError).
 ``ok``             judged normally, wrong answers included.
@@ -23,7 +25,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 from ..exercise.exercises import EXERCISES
 from ..exercise.registry import Exercise
@@ -33,14 +35,24 @@ from .submission import Submission
 MANIFEST = ".mdn-grade-feedback.json"
 
 
-def columns(exercise: Exercise) -> List[str]:
-    """The header of ``grades.csv``: the row's summary, then one column per check of ``exercise``."""
-    return ["submission", "points", "max_points", "status", "message", *exercise.checks]
+def exercises_of(rows: Sequence["Row"]) -> List[Exercise]:
+    """The exercises the rows were graded as, in the course's order (the loss exercise when none is known)."""
+    present = {r.exercise for r in rows if r.exercise}
+    return [e for name, e in EXERCISES.items() if name in present] or [EXERCISES["mdn_loss"]]
+
+
+def columns(exercises: Sequence[Exercise]) -> List[str]:
+    """The header of ``grades.csv``: the row's summary, then one column per check of each of ``exercises``."""
+    return ["submission", "exercise", "points", "max_points", "status", "message",
+            *[name for exercise in exercises for name in exercise.checks]]
 
 
 @dataclass
 class Row:
-    """One submission's grade: its status, points per check, and what the student is told."""
+    """One submission's grade: its exercise, status, points per check, and what the student is told.
+
+    ``exercise`` is a key of EXERCISES, or None for a file that is no notebook of either exercise
+    (its maximum is then the largest exercise's)."""
     submission: str
     status: str
     points: int = 0
@@ -50,27 +62,30 @@ class Row:
     failed: Dict[str, str] = field(default_factory=dict)      # check -> diagnostic
     mistakes: Dict[str, str] = field(default_factory=dict)    # check -> mistake id
     findings: List[str] = field(default_factory=list)         # tampering flags, for feedback
-    exercise: str = "mdn_loss"                                # a key of EXERCISES
+    exercise: Optional[str] = "mdn_loss"
 
     def __post_init__(self) -> None:
-        self.check_points = {n: self.check_points.get(n, 0) for n in EXERCISES[self.exercise].checks}
+        checks = EXERCISES[self.exercise].checks if self.exercise else {}
+        self.check_points = {n: self.check_points.get(n, 0) for n in checks}
 
     @property
     def max_points(self) -> int:
-        return EXERCISES[self.exercise].max_points
+        if self.exercise:
+            return EXERCISES[self.exercise].max_points
+        return max(e.max_points for e in EXERCISES.values())
 
     def as_csv(self) -> Dict[str, object]:
-        row = {"submission": self.submission, "points": self.points, "max_points": self.max_points,
-               "status": self.status, "message": self.message}
+        row = {"submission": self.submission, "exercise": self.exercise or "", "points": self.points,
+               "max_points": self.max_points, "status": self.status, "message": self.message}
         row.update(self.check_points)
         return row
 
 
-def invalid_row(name: str, why: str, exercise: str = "mdn_loss") -> Row:
+def invalid_row(name: str, why: str, exercise: Optional[str] = None) -> Row:
     return Row(name, "invalid", message=f"invalid: {why}", exercise=exercise)
 
 
-def error_row(name: str, why: str, exercise: str = "mdn_loss") -> Row:
+def error_row(name: str, why: str, exercise: Optional[str] = None) -> Row:
     return Row(name, "error", message=why, exercise=exercise)
 
 
@@ -137,9 +152,10 @@ def grade_row(name: str, sub: Submission, judged: Judged, exercise: Exercise) ->
     return row
 
 
-def write_csv(rows: List[Row], path: Path, exercise: Exercise) -> None:
+def write_csv(rows: List[Row], path: Path) -> None:
+    """``grades.csv``: one row per submission, one column per check of every exercise among the rows."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns(exercise))
+        writer = csv.DictWriter(f, fieldnames=columns(exercises_of(rows)), restval="")
         writer.writeheader()
         for row in rows:
             writer.writerow(row.as_csv())
@@ -147,12 +163,14 @@ def write_csv(rows: List[Row], path: Path, exercise: Exercise) -> None:
 
 def feedback_markdown(row: Row) -> str:
     """The student's feedback: score, one line per check, and for each failure the course's hint."""
-    exercise = EXERCISES[row.exercise]
     lines = [f"# Feedback: `{os.path.basename(row.submission)}`", "",
              f"**Score: {row.points} / {row.max_points}** (status: `{row.status}`)", ""]
     if row.status != "ok":
         lines += [f"> {row.message.split(' | ')[0]}", ""]
-    lines += ["| check | points | result |", "|---|---|---|"]
+    if not row.exercise:
+        return "\n".join(lines).rstrip() + "\n"
+    exercise = EXERCISES[row.exercise]
+    lines += [f"Exercise: `{exercise.function}`", "", "| check | points | result |", "|---|---|---|"]
     for name, check in exercise.checks.items():
         result = "✓ passed" if name in row.passed else ("not run" if row.status == "invalid" else "✗ failed")
         lines.append(f"| `{name}`: {check.description} | {row.check_points[name]} / {check.points} | {result} |")
@@ -215,9 +233,9 @@ def write_feedback(rows: List[Row], names: List[str], folder: Path) -> List[str]
     return sorted(p.name for p in folder.glob("*.md") if p.name not in set(names))
 
 
-def write_outputs(rows: List[Row], paths: List[Path], out: Path, feedback: Path, exercise: Exercise) -> List[str]:
+def write_outputs(rows: List[Row], paths: List[Path], out: Path, feedback: Path) -> List[str]:
     """``grades.csv`` at ``out`` and one feedback file per submission in ``feedback``; return stray .md files."""
-    write_csv(rows, out, exercise)
+    write_csv(rows, out)
     return write_feedback(rows, feedback_names(paths), feedback)
 
 

@@ -7,8 +7,9 @@ What the sandbox sees (everything read-only except one sized tmpfs):
   ``site-packages``/``dist-packages`` folder under it *masked by an empty tmpfs*, and then only
   the package folders of torch, numpy and what they require (from ``importlib.metadata``) put
   back. No ``.pth`` file, no editable install, no ``mdn_course``, no ``/work``, ``/home``, ``/root``
-  or ``/var``; nothing of the grader but the two files of ``mdn_course/sandboxed/``, copied in at
-  ``/grader``: ``oracle.py`` and ``server.py``;
+  or ``/var``; nothing of the grader but files of ``mdn_course/sandboxed/``, copied in at
+  ``/grader``: ``oracle.py`` and ``server.py``, and the further files the exercise's oracle needs
+  (:func:`mdn_course.sandboxed.oracle.sandbox_files`: the training step's model, never for the loss);
 * a fresh ``/dev`` and ``/proc``; ``/tmp`` a private tmpfs of ``scratch_bytes`` (the only
   writable place, and the cwd and ``HOME``);
 * no network, IPC, UTS, pid or cgroup sharing (``--unshare-all``; a new network namespace also
@@ -43,12 +44,12 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import sandboxed
-from ..sandboxed.oracle import PROBE_LINE, PROBE_OK_LINE
+from ..sandboxed.oracle import BASE_FILES, PROBE_LINE, PROBE_OK_LINE
 from . import limits as limits_mod
 
 SANDBOX_UID = 65534
-#: The only files of the course the sandbox sees (the trust boundary, ``mdn_course/sandboxed/``).
-SANDBOXED_FILES = tuple(Path(sandboxed.__file__).resolve().parent / name for name in ("oracle.py", "server.py"))
+#: Where the only files of the course a sandbox sees come from (the trust boundary).
+SANDBOXED_DIR = Path(sandboxed.__file__).resolve().parent
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: dnf install "
                 "bubblewrap), or pass --no-sandbox to run student code without one, knowingly")
 
@@ -230,13 +231,18 @@ def _data_fd(text: bytes) -> int:
     return fd
 
 
-def start(*, sandbox: bool, limit: limits_mod.Limits,
-          extra_binds: Sequence[Tuple[str, str]] = ()) -> "Started":
+def start(*, sandbox: bool, limit: limits_mod.Limits, extra_binds: Sequence[Tuple[str, str]] = (),
+          files: Sequence[str] = BASE_FILES) -> "Started":
     """Start the oracle server for one submission; the caller talks to it over ``proc.stdin/stdout``.
 
-    ``extra_binds`` (read-only) exist for the tests that show what the sandbox's user can do
-    with a file it *can* see; the grader itself never passes any.
+    ``files`` are the names of the files of ``mdn_course/sandboxed/`` put in ``/grader`` (what the
+    exercise's oracle needs: :func:`mdn_course.sandboxed.oracle.sandbox_files`). ``extra_binds``
+    (read-only) exist for the tests that show what the sandbox's user can do with a file it *can*
+    see; the grader itself never passes any.
     """
+    sources = [SANDBOXED_DIR / name for name in files]
+    if not set(BASE_FILES) <= set(files) or any(src.parent != SANDBOXED_DIR or not src.is_file() for src in sources):
+        raise ValueError(f"the sandbox's files must be files of {SANDBOXED_DIR} including {', '.join(BASE_FILES)}")
     p = plan()
     if extra_binds:
         p = Plan(p.binds + [(os.path.realpath(s), d) for s, d in extra_binds], p.masks, p.python, p.site_dirs,
@@ -252,9 +258,9 @@ def start(*, sandbox: bool, limit: limits_mod.Limits,
             if root:
                 stage_dir = tempfile.mkdtemp(prefix="mdn-grade-stage-")
                 os.chmod(stage_dir, 0o711)
-            fds = [_data_fd(src.read_bytes()) for src in SANDBOXED_FILES]
+            fds = [_data_fd(src.read_bytes()) for src in sources]
             argv = bwrap_argv(p, stage_dir, limit.scratch_bytes,
-                              {f"/grader/{src.name}": fd for src, fd in zip(SANDBOXED_FILES, fds)})
+                              {f"/grader/{src.name}": fd for src, fd in zip(sources, fds)})
             argv += ["--", p.python, "-I", "-S", "-B", "/grader/server.py", *p.site_dirs]
             env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/home", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
             cwd = "/"
@@ -263,7 +269,7 @@ def start(*, sandbox: bool, limit: limits_mod.Limits,
             stage_dir = scratch
             grader = os.path.join(scratch, "grader")
             os.mkdir(grader)
-            for src in SANDBOXED_FILES:
+            for src in sources:
                 shutil.copy(src, os.path.join(grader, src.name))
             os.chmod(scratch, 0o755)
             if uid is not None:

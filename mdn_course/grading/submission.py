@@ -22,13 +22,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
-from ..exercise.answer_cell import (NBVAL_MARKER, AnswerCells, InvalidNotebook, cell_source, cell_tags,
-                                    check_cell_pattern, find_answer, read_cells, strip_markers)
+from ..exercise.answer_cell import (NBVAL_MARKER, AnswerCells, InvalidNotebook, cell_source, cell_tags, defines_function,
+                                    check_cell_pattern, exercise_of_cells, find_answer, read_cells, strip_markers)
+from ..exercise.exercises import EXERCISES
 from ..exercise.registry import Exercise
 
-__all__ = ["Submission", "InvalidNotebook", "load", "find_tampering", "NBVAL_TAGS", "SETUP_LINE"]
+__all__ = ["Submission", "InvalidNotebook", "load", "detect_exercise", "find_tampering", "NBVAL_TAGS", "SETUP_LINE"]
 
 NBVAL_TAGS = {"nbval-ignore-output", "nbval-check-output", "nbval-raises-exception", "nbval-skip",
               "raises-exception", "skip-execution", "pytest-validate-ignore-output"}
@@ -38,16 +39,42 @@ _CLAIM = re.compile(r"[✓✗]\s+(\w+)\s+\((\d+)\s+pt\)")
 
 @dataclass
 class Submission(AnswerCells):
-    """A submission's answer, and what the scan found (``tampering``: one line per finding)."""
+    """A submission's answer, and what the scan found (``tampering``: one line per finding), and the exercise
+    it answers (``exercise``, a key of EXERCISES)."""
     tampering: List[str] = field(default_factory=list)
+    exercise: str = "mdn_loss"
 
 
-def load(path: Path, exercise: Exercise) -> Submission:
-    """Read and inspect ``path`` as a submission of ``exercise``; raise InvalidNotebook when it cannot be graded."""
+class UnknownExercise(InvalidNotebook):
+    """No answer cell says which exercise the notebook is, and no code cell defines an exercise's function."""
+
+
+def detect_exercise(cells: List[dict]) -> Exercise:
+    """The exercise ``cells`` answer, from the answer cell's metadata (or the function a cell defines)."""
+    function = exercise_of_cells(cells, list(EXERCISES))
+    if function is None:
+        raise UnknownExercise("no answer cell: no code cell is tagged 'answer' with an exercise's grade_id, and "
+                              f"none defines {' or '.join(EXERCISES)}")
+    return EXERCISES[function]
+
+
+def load(path: Path, exercise: Optional[Exercise] = None) -> Submission:
+    """Read and inspect ``path`` as a submission of ``exercise`` (default: the exercise its answer cell names);
+    raise InvalidNotebook when it cannot be graded."""
     cells = read_cells(path)
-    answer = find_answer(cells, path, exercise.function)
+    exercise = exercise if exercise is not None else detect_exercise(cells)
+    try:
+        answer = find_answer(cells, path, exercise.function)
+    except InvalidNotebook as exc:
+        exc.exercise = exercise.function   # the row still says which exercise it was
+        raise
+    if not any(defines_function(source, exercise.function) for source in answer.answer_sources):
+        problem = InvalidNotebook(f"the answer cell does not define {exercise.function}: this notebook is not a "
+                                  f"submission of the {exercise.function} exercise")
+        problem.exercise = exercise.function
+        raise problem
     return Submission(answer.path, answer.answer_sources, answer.answer_cells, answer.fallback, answer.notes,
-                      tampering=find_tampering(cells, set(answer.answer_cells), exercise))
+                      tampering=find_tampering(cells, set(answer.answer_cells), exercise), exercise=exercise.function)
 
 
 def find_tampering(cells: List[dict], answer_cells: set, exercise: Exercise) -> List[str]:

@@ -28,18 +28,22 @@ whitelisted, nothing is unpickled):
    before its answer cell) and replies ready, or with a :class:`StartFailure`;
 3. then every line from the grader is a :class:`Request` and gets one :class:`Answer`.
 
-Nothing here is specific to one exercise but :func:`answer_namespace`: a second exercise is
-a new entry there (and in its notebook's setup cell, which a test pins it to).
+What is specific to one exercise is its :class:`OracleSpec` in :data:`SPECS`, by the function
+its students write: the tensors a request holds, the names its notebook defines before the
+answer cell (a test pins them to the notebook's setup cell), how one request is answered (a
+*caller*: :func:`evaluate` calls a loss on the inputs; ``step_oracle.py`` hands a training step a
+real model and optimiser) and which other files of this folder the sandbox needs.
 """
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -58,40 +62,21 @@ class ProtocolError(ValueError):
     """A message on the wire is malformed, too large or of an unknown kind."""
 
 
-# ---------------------------------------------------------------- the names an answer cell sees
-
-def gaussian_log_density(x, mu, sigma):
-    return -0.5 * ((x - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
-
-
-def _before_mdn_loss_answer(device: torch.device) -> Dict[str, object]:
-    """What ``03_exercise_mdn_loss.ipynb`` defines before its answer cell: its setup cell's ``math``,
-    ``torch`` and ``device``, and section 1's ``gaussian_log_density`` (the notebook's own lines)."""
-    return {"math": math, "torch": torch, "device": device, "gaussian_log_density": gaussian_log_density}
-
-
-#: By the function an exercise's students write: the names its notebook defines before the answer cell.
-ANSWER_NAMESPACES: Dict[str, Callable[[torch.device], Dict[str, object]]] = {"mdn_loss": _before_mdn_loss_answer}
-
-
-def answer_namespace(function: str, device: Optional[torch.device] = None) -> Dict[str, object]:
-    """A fresh namespace holding what the exercise notebook defines before the answer cell of ``function``.
-
-    The grader's sandbox runs the answer in it (``device`` is the CPU there); lesson 4 does too,
-    with the lesson's device. ``tests/test_oracle.py`` pins it to the notebook's cells.
-    """
-    if function not in ANSWER_NAMESPACES:
-        raise KeyError(f"no exercise asks for a function {function!r}; known: {', '.join(ANSWER_NAMESPACES)}")
-    return dict(ANSWER_NAMESPACES[function](device if device is not None else torch.device("cpu")))
-
-
 # ---------------------------------------------------------------- one call and its facts
+
+Option = Union[bool, int, float, str]
+
 
 @dataclass
 class Request:
-    """Call the answer on ``args`` (in their order); return gradients for the inputs named in ``grad_of``."""
+    """Call the answer on ``args`` (in their order); return gradients for the inputs named in ``grad_of``.
+
+    ``options`` are plain numbers, flags and short words the exercise's caller reads (the training
+    step's model size, optimiser and learning rate); the loss exercise sends none.
+    """
     args: Dict[str, torch.Tensor]
     grad_of: Tuple[str, ...] = ()
+    options: Dict[str, Option] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,19 +85,22 @@ class Answer:
 
     ``kind`` is ``"tensor"`` (returned a torch.Tensor), ``"other"`` (returned something else,
     named in ``type_name``), ``"raised"`` (``error`` holds ``"Name: message"``) or
-    ``"not_implemented"`` (raised NotImplementedError: the untouched stub).
+    ``"not_implemented"`` (raised NotImplementedError: the untouched stub). ``value`` is also set
+    when the answer returned a Python number. ``tensors`` holds facts of a caller beyond one call's
+    result (the training step's parameters after the step, and their gradients).
     """
     kind: str
     type_name: str = ""
     shape: Optional[List[int]] = None
     dtype: Optional[str] = None
     requires_grad: bool = False
-    value: Optional[float] = None        # float64 of the result when it is a 1-element float tensor
+    value: Optional[float] = None        # float64 of the result: a 1-element float tensor, or a number
     grads: Dict[str, Optional[torch.Tensor]] = field(default_factory=dict)
     grad_error: Optional[str] = None     # backward() raised
     mutated: List[str] = field(default_factory=list)
     error: Optional[str] = None
     seconds: float = 0.0
+    tensors: Dict[str, Optional[torch.Tensor]] = field(default_factory=dict)   # further facts, by name
 
 
 def shorten(text: str) -> str:
@@ -161,6 +149,91 @@ def evaluate(answer_fn: Callable, request: Request) -> Answer:
         except Exception as exc:  # noqa: BLE001
             answer.grad_error = shorten(f"{type(exc).__name__}: {exc}")
     return answer
+
+
+# ---------------------------------------------------------------- what differs between exercises
+
+Caller = Callable[[Callable, Request], Answer]
+
+
+def _sibling(name: str):
+    """The module ``name`` of this folder: ``mdn_course.sandboxed.<name>`` in the library, plain ``<name>``
+    in the sandbox, where these files lie alone in one folder (so nothing here imports the package)."""
+    return importlib.import_module(f"{__package__}.{name}" if __package__ else name)
+
+
+def gaussian_log_density(x, mu, sigma):
+    return -0.5 * ((x - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
+
+
+def _before_mdn_loss_answer(device: torch.device) -> Dict[str, object]:
+    """What ``03_exercise_mdn_loss.ipynb`` defines before its answer cell: its setup cell's ``math``,
+    ``torch`` and ``device``, and section 1's ``gaussian_log_density`` (the notebook's own lines)."""
+    return {"math": math, "torch": torch, "device": device, "gaussian_log_density": gaussian_log_density}
+
+
+def _before_training_step_answer(device: torch.device) -> Dict[str, object]:
+    """What ``04b_exercise_training_step.ipynb`` defines before its answer cell: its setup cell's ``math``,
+    ``torch``, ``device`` and, from the library, ``MDNRNN`` and ``mdn_loss`` (here the one definition
+    they share with the library, ``mdn_rnn.py``)."""
+    mdn_rnn = _sibling("mdn_rnn")
+    return {"math": math, "torch": torch, "device": device, "MDNRNN": mdn_rnn.MDNRNN, "mdn_loss": mdn_rnn.mdn_loss}
+
+
+def _plain_call(device: torch.device) -> Caller:
+    return evaluate
+
+
+def _training_step_caller(device: torch.device) -> Caller:
+    return _sibling("step_oracle").TrainingStepCaller(device)
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    """How the oracle of one exercise works: the tensors each request holds (``inputs``, in order), the
+    names the answer sees (``namespace``), a fresh caller for one oracle (``caller``: it may keep
+    state between requests, as the training step's model does), and the further files of this folder
+    the sandbox needs (``files``; ``oracle.py`` and ``server.py`` always)."""
+    inputs: Tuple[str, ...]
+    namespace: Callable[[torch.device], Dict[str, object]]
+    caller: Callable[[torch.device], Caller]
+    files: Tuple[str, ...] = ()
+
+
+#: By the function an exercise's students write.
+SPECS: Dict[str, OracleSpec] = {
+    "mdn_loss": OracleSpec(("pi", "mu", "sigma", "z_next"), _before_mdn_loss_answer, _plain_call),
+    "training_step": OracleSpec(("params", "z", "a"), _before_training_step_answer, _training_step_caller,
+                                files=("mdn_rnn.py", "step_oracle.py")),
+}
+BASE_FILES = ("oracle.py", "server.py")
+
+
+def spec(function: str) -> OracleSpec:
+    """The :class:`OracleSpec` of the exercise whose students write ``function``; KeyError naming the known ones."""
+    if function not in SPECS:
+        raise KeyError(f"no exercise asks for a function {function!r}; known: {', '.join(SPECS)}")
+    return SPECS[function]
+
+
+def answer_namespace(function: str, device: Optional[torch.device] = None) -> Dict[str, object]:
+    """A fresh namespace holding what the exercise notebook defines before the answer cell of ``function``.
+
+    The grader's sandbox runs the answer in it (``device`` is the CPU there); lesson 4 does too,
+    with the lesson's device. ``tests/test_oracle.py`` pins it to the notebook's cells.
+    """
+    return dict(spec(function).namespace(device if device is not None else torch.device("cpu")))
+
+
+def make_caller(function: str, device: Optional[torch.device] = None) -> Caller:
+    """A fresh caller answering requests for ``function`` on ``device`` (default: the CPU)."""
+    return spec(function).caller(device if device is not None else torch.device("cpu"))
+
+
+def sandbox_files(function: str) -> Tuple[str, ...]:
+    """The files of this folder the sandbox of ``function``'s exercise needs: no more (a loss answer never
+    sees the model and loss of ``mdn_rnn.py``)."""
+    return BASE_FILES + spec(function).files
 
 
 # ---------------------------------------------------------------- the handshake
@@ -275,11 +348,30 @@ def _decode_tensor(obj) -> torch.Tensor:
 
 
 def encode_request(request: Request) -> bytes:
-    return _line({"args": {n: _encode_tensor(t) for n, t in request.args.items()}, "grad_of": list(request.grad_of)})
+    return _line({"args": {n: _encode_tensor(t) for n, t in request.args.items()}, "grad_of": list(request.grad_of),
+                  "options": dict(request.options)})
+
+
+MAX_OPTION_TEXT = 40   # characters of a word among a request's options
+
+
+def _options(obj) -> Dict[str, Option]:
+    """A request's options: at most MAX_ARGS names, each a bool, an int, a finite float or a short word."""
+    if not isinstance(obj, dict) or len(obj) > MAX_ARGS or not all(isinstance(k, str) and _NAME.match(k) for k in obj):
+        raise ProtocolError(f"options must map at most {MAX_ARGS} Python names to values")
+    for key, value in obj.items():
+        if isinstance(value, bool) or (isinstance(value, int) and abs(value) < 2 ** 53):
+            continue
+        if isinstance(value, float) and math.isfinite(value):
+            continue
+        if isinstance(value, str) and len(value) <= MAX_OPTION_TEXT:
+            continue
+        raise ProtocolError(f"option {key!r} must be a flag, a number or a word of at most {MAX_OPTION_TEXT} characters")
+    return dict(obj)
 
 
 def decode_request(line: bytes | str, names: Sequence[str]) -> Request:
-    """Parse a request for a function of the arguments ``names`` (in that order)."""
+    """Parse a request whose tensors are exactly ``names`` (kept in that order)."""
     obj = _loads(line)
     args = obj.get("args")
     grad_of = obj.get("grad_of", [])
@@ -288,7 +380,7 @@ def decode_request(line: bytes | str, names: Sequence[str]) -> Request:
         raise ProtocolError(f"a request's args must be exactly {names}")
     if not isinstance(grad_of, list) or not set(grad_of) <= set(names):
         raise ProtocolError(f"grad_of must list names among {names}")
-    return Request({n: _decode_tensor(args[n]) for n in names}, tuple(grad_of))
+    return Request({n: _decode_tensor(args[n]) for n in names}, tuple(grad_of), _options(obj.get("options", {})))
 
 
 def encode_answer(answer: Answer) -> bytes:
@@ -296,7 +388,8 @@ def encode_answer(answer: Answer) -> bytes:
            "requires_grad": answer.requires_grad, "value": answer.value,
            "grads": {n: (None if g is None else _encode_tensor(g)) for n, g in answer.grads.items()},
            "grad_error": answer.grad_error, "mutated": answer.mutated, "error": answer.error,
-           "seconds": answer.seconds}
+           "seconds": answer.seconds,
+           "tensors": {n: (None if t is None else _encode_tensor(t)) for n, t in answer.tensors.items()}}
     if obj["value"] is not None and not math.isfinite(obj["value"]):
         obj["value"] = repr(obj["value"])  # JSON has no inf/nan: 'inf', '-inf', 'nan'
     return _line(obj)
@@ -325,7 +418,8 @@ def decode_answer(line: bytes | str, names: Sequence[str]) -> Answer:
     value = obj.get("value")
     if isinstance(value, str) and value in ("inf", "-inf", "nan"):
         value = float(value)
-    elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+    elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                or (isinstance(value, int) and abs(value) >= 2 ** 1000)):
         raise ProtocolError("value must be a number or null")
     grads_obj = obj.get("grads") or {}
     if not isinstance(grads_obj, dict) or not set(grads_obj) <= set(names):
@@ -334,11 +428,16 @@ def decode_answer(line: bytes | str, names: Sequence[str]) -> Answer:
     if not isinstance(mutated, list) or not set(mutated) <= set(names):
         raise ProtocolError("mutated must list input names")
     seconds = obj.get("seconds", 0.0)
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not abs(seconds) < 1e12:
         raise ProtocolError("seconds must be a finite number")
+    tensors = obj.get("tensors") or {}
+    if not isinstance(tensors, dict) or len(tensors) > MAX_ARGS or not all(isinstance(k, str) and _NAME.match(k)
+                                                                          for k in tensors):
+        raise ProtocolError(f"tensors must map at most {MAX_ARGS} Python names to tensors")
     return Answer(kind=kind, type_name=_opt_str(obj, "type_name") or "", shape=shape,
                   dtype=_opt_str(obj, "dtype"), requires_grad=obj.get("requires_grad") is True,
                   value=None if value is None else float(value),
                   grads={n: (None if g is None else _decode_tensor(g)) for n, g in grads_obj.items()},
                   grad_error=_opt_str(obj, "grad_error"), mutated=list(mutated), error=_opt_str(obj, "error"),
-                  seconds=float(seconds))
+                  seconds=float(seconds),
+                  tensors={n: (None if t is None else _decode_tensor(t)) for n, t in tensors.items()})

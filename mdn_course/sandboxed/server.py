@@ -1,6 +1,7 @@
 """The sandboxed side of grading: run the student's answer and answer the grader's requests.
 
-This file is copied alone (with ``oracle.py``) into the sandbox and run as
+This file is copied (with ``oracle.py``, and the further files of this folder the exercise's
+:class:`oracle.OracleSpec` names) into the sandbox and run as
 ``python -I -S -B server.py SITE_DIR...``; it imports nothing of ``mdn_course``. It decides
 nothing: it calls the student's function on the inputs it is sent and reports the facts
 (:func:`oracle.evaluate`), one line per request, on a private copy of the original stdout.
@@ -42,7 +43,13 @@ def main(argv) -> int:
         hello = oracle.decode_hello(first)
     except oracle.ProtocolError:
         return 3
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__, **oracle.answer_namespace(hello.function)}
+    try:
+        namespace = {"__name__": "__main__", "__builtins__": __builtins__, **oracle.answer_namespace(hello.function)}
+        call = oracle.make_caller(hello.function)   # the exercise's way of answering a request
+        inputs = oracle.spec(hello.function).inputs
+    except (KeyError, ImportError):
+        return 3
+
     try:
         code = compile(hello.source, "<answer cell>", "exec")
     except (SyntaxError, ValueError) as exc:
@@ -67,9 +74,11 @@ def main(argv) -> int:
         line = reader.readline(oracle.MAX_LINE_BYTES)
         if not line:
             return 0
-        request = oracle.decode_request(line, hello.args)
+        request = oracle.decode_request(line, inputs)
         try:
-            answer = oracle.evaluate(answer_fn, request)   # looked up on the module each time, as before
+            answer = call(answer_fn, request)
+        except oracle.ProtocolError:
+            return 3          # a request the caller cannot serve: the grader sees the process end
         except BaseException as exc:  # noqa: BLE001 - SystemExit raised by the answer is a fact too
             answer = oracle.Answer("raised", error=oracle.shorten(f"{type(exc).__name__}: {exc}"))
         _send(chan_out, oracle.encode_answer(answer))

@@ -15,10 +15,11 @@ solution region by a stub that raises ``NotImplementedError`` with a hint (so
 *defining* the function works and only *calling* it fails), and clears all
 outputs and execution counts.
 
-This module also owns the exercise's verification cells: ``check_cells()``
-builds them from the registry ``mdn_course.exercise.checks.CHECKS`` (one explanatory
-markdown cell and one ``run_check`` cell per check, in registry order) and
-``refresh_check_cells()`` puts them into a solution notebook. It is an authoring tool
+This module also owns the exercises' verification cells: ``check_cells()``
+builds them from an exercise's registry (``mdn_course.exercise.exercises.EXERCISES``: one
+explanatory markdown cell and one ``run_check`` cell per check, in registry order) and
+``refresh_check_cells()`` puts them into a solution notebook, for the exercise its answer cell
+names. It is an authoring tool
 (it needs nbformat, a dev dependency); students never import it.
 
 Command line (from the repository root)::
@@ -40,8 +41,8 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import nbformat
 from nbformat import NotebookNode
 
-from ..exercise.answer_cell import ANSWER_TAG
-from ..exercise.checks import MDN_LOSS
+from ..exercise.answer_cell import ANSWER_TAG, exercise_of_cells
+from ..exercise.exercises import EXERCISES
 from ..exercise.registry import Check, check_cell_source
 from .notebooks import (BADGE_RE, NOTEBOOK_DIR, lessons, notebook_text, read, report_out_of_sync, set_badge,
                         student_path, tags)
@@ -49,19 +50,17 @@ from .notebooks import (BADGE_RE, NOTEBOOK_DIR, lessons, notebook_text, read, re
 __all__ = [
     "BEGIN_SOLUTION", "END_SOLUTION", "STUB_WIDTH", "MarkerError", "HINTS", "strip_solution",
     "make_student_notebook", "solution_notebooks", "write_student_notebooks", "out_of_sync",
-    "check_cells", "refresh_check_cells", "main",
+    "check_cells", "refresh_check_cells", "exercise_of_notebook", "main",
 ]
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 CHECK_TAG = "check"
 
-#: Hint raised by the stub of each answer cell, by its nbgrader ``grade_id``.
+#: Text raised by the stub of each answer cell, by its nbgrader ``grade_id``: where to look, never the lines.
 HINTS: Dict[str, str] = {
-    "mdn_loss_answer": (
-        "write mdn_loss: per-component Gaussian log-density, plus log(pi), "
-        "torch.logsumexp over the last axis (K), sum over latent dimensions, mean, then negate"
-    ),
+    "mdn_loss_answer": "write your mdn_loss here: the maths is above; hint(mdn_loss) gives hints",
+    "training_step_answer": "write your training step here: the maths is above; hint(training_step) gives hints",
 }
 DEFAULT_HINT = "write your answer here, replacing this line"
 
@@ -203,19 +202,28 @@ def out_of_sync(nb_dir: Path = NOTEBOOK_DIR) -> List[Path]:
 
 def _check_markdown(name: str, description: str, points: int, note: Optional[str]) -> str:
     unit = "point" if points == 1 else "points"
-    body = note or f"This check tests that the loss {description}."
+    body = note or f"This check tests that the answer {description}."
     return f"#### Check `{name}` ({points} {unit}): {description}\n\n{body}"
 
 
-def check_cells(checks: Optional[Mapping[str, Check]] = None, function: str = MDN_LOSS.function) -> List[NotebookNode]:
-    """Markdown + code cell pairs for every check in ``checks`` (default: the ``mdn_loss`` registry), in order.
+def exercise_of_notebook(nb: NotebookNode) -> str:
+    """The function the exercise notebook ``nb`` asks for, from its answer cell; ValueError when it has none."""
+    function = exercise_of_cells(nb.cells, list(EXERCISES))
+    if function is None:
+        raise ValueError("the notebook has no answer cell that names an exercise (nbgrader grade_id "
+                         f"'<function>_answer' for one of {', '.join(EXERCISES)})")
+    return function
+
+
+def check_cells(checks: Optional[Mapping[str, Check]] = None, function: str = "mdn_loss") -> List[NotebookNode]:
+    """Markdown + code cell pairs for every check in ``checks`` (default: the registry of ``function``), in order.
 
     Code cells: source ``run_check("<name>", <function>)``, tag ``check``, and
     metadata ``check``/``points``/``nbgrader``; ids ``check-<name>`` and
     ``about-check-<name>`` so regenerating them gives identical cells.
     """
     cells: List[NotebookNode] = []
-    for name, check in (MDN_LOSS.checks if checks is None else checks).items():
+    for name, check in (EXERCISES[function].checks if checks is None else checks).items():
         about = nbformat.v4.new_markdown_cell(_check_markdown(name, check.description, check.points, check.note or None))
         about["id"] = f"about-check-{name}".replace("_", "-")
         code = nbformat.v4.new_code_cell(check_cell_source(name, function))
@@ -237,7 +245,7 @@ def refresh_check_cells(nb: NotebookNode, checks=None) -> NotebookNode:
     cells are dropped, so re-execute the notebook afterwards.
     """
     positions = [i for i, c in enumerate(nb.cells) if _is_check_cell(c)]
-    new = check_cells(checks)
+    new = check_cells(checks, exercise_of_notebook(nb))
     if not positions:
         nb.cells.extend(new)
         return nb

@@ -46,7 +46,8 @@ def mdn_loss(pi, mu, sigma, z_next):
     _spray()
 ''' + WRONG_SIGN_BODY
 
-# An import hook, and the sandbox's own oracle module patched to report a made-up answer.
+# An import hook, and the sandbox's own oracle module patched to report a made-up answer (too late: the server
+# took its caller before the answer cell ran, so the answer is judged on what it computes, a wrong sign).
 IMPORT_HOOK = '''import sys, importlib.abc
 
 class _Hook(importlib.abc.MetaPathFinder):
@@ -107,7 +108,8 @@ def mdn_loss(pi, mu, sigma, z_next):
         return value.to(pi.dtype) + 0.0 * (pi.sum() + mu.sum() + sigma.sum())
 ''' + WRONG_SIGN_BODY
 
-# The reference loss, the solution notebook, or a classmate's submission read from disk.
+# The reference loss (the library's, or the training step's sandbox copy of it), the solution notebook, or a
+# classmate's submission read from disk.
 # PATHS is filled in by the test (the repository and the corpus folder).
 STEAL_FILES = '''import json, os
 _ESCAPED = None
@@ -121,14 +123,15 @@ def _answers_in(path):
 
 def _find():
     seen = 0
-    roots = list(_CANDIDATES) + ["/work", "/home", "/root", "/tmp", "/srv", "/opt", "/var"]
+    roots = list(_CANDIDATES) + ["/grader", "/work", "/home", "/root", "/tmp", "/srv", "/opt", "/var"]
     for root in roots:
         for folder, dirs, files in os.walk(root):
             for f in sorted(files):
                 seen += 1
                 if seen > 20000:
                     return None
-                if f in ("loss.py", "03_exercise_mdn_loss.ipynb") or (f.endswith(".ipynb") and "correct" in f):
+                if f in ("loss.py", "mdn_rnn.py", "03_exercise_mdn_loss.ipynb") or \
+                        (f.endswith(".ipynb") and "correct" in f):
                     p = os.path.join(folder, f)
                     try:
                         for src in _answers_in(p):

@@ -1,12 +1,14 @@
-"""Generate the grader's test corpus: submissions of the mdn_loss exercise and the row each must get.
+"""Generate the grader's test corpus: submissions of both exercises and the row each must get.
 
     python tests/grading_corpus/make_corpus.py          # rewrite the committed .ipynb files + expected.csv
 
-Each submission looks like the student notebook (imports, the setup line
-``from mdn_course.exercise import run_check``, an answer cell tagged ``answer``,
-one ``check`` cell per registry entry) with one thing changed. ``EXPECTED``
-holds the row each must get: status, points, the checks that pass, and words
-the message must contain. The attacks on the grader (forged results, import
+Each submission looks like a student notebook of its exercise (imports, the setup line
+``from mdn_course.exercise import run_check``, an answer cell tagged ``answer`` whose nbgrader
+``grade_id`` names the exercise, one ``check`` cell per registry entry) with one thing changed:
+the ``mdn_loss`` exercise's (numbered below 50) and the training step's (50 and up, from
+``steps.py``) in one folder, as an instructor's may be, graded by one command. ``EXPECTED``
+holds the row each must get: exercise, status, points, the checks that pass, and words the
+message must contain. The attacks on the grader (forged results, import
 hooks, patched builtins, the truth from a frame, scratch traps, aggregate
 memory/process/disk limits, a process killed mid-check, noise, a huge answer)
 are in ``attacks.py``. ``sandbox_probes(...)`` writes the probes that need this
@@ -28,9 +30,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 sys.path.insert(0, str(HERE))
 import attacks as A  # noqa: E402
-from mdn_course.exercise import CHECKS  # noqa: E402
+import steps as S  # noqa: E402
+from mdn_course.exercise import CHECKS, EXERCISES  # noqa: E402
 
 ALL = list(CHECKS)
+STEP_ALL = list(EXERCISES["training_step"].checks)
 
 CORRECT = A.CORRECT
 
@@ -108,25 +112,30 @@ def _cell_id(name: str) -> str:
     return name.replace("_", "-")
 
 
-def notebook(answer: Optional[str], *, tag_answer: bool = True, edit=None) -> nbformat.NotebookNode:
+SETUP = {"mdn_loss": "%matplotlib inline\nimport math\n\nimport torch\n\nfrom mdn_course.exercise import run_check",
+         "training_step": "%matplotlib inline\nimport math\n\nimport torch\n\nfrom mdn_course import MDNRNN, mdn_loss\n"
+                          "from mdn_course.exercise import run_check"}
+
+
+def notebook(answer: Optional[str], *, tag_answer: bool = True, edit=None, exercise: str = "mdn_loss",
+             grade_id: bool = True) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     # like the distributed notebook, the setup and narration cells carry nbval-ignore-output: not tampering
-    cells = [nbformat.v4.new_markdown_cell("# Exercise: implement `mdn_loss`"),
-             nbformat.v4.new_code_cell("%matplotlib inline\nimport math\n\nimport torch\n\n"
-                                       "from mdn_course.exercise import run_check",
-                                       metadata={"tags": ["nbval-ignore-output"]}),
+    cells = [nbformat.v4.new_markdown_cell(f"# Exercise: implement `{exercise}`"),
+             nbformat.v4.new_code_cell(SETUP[exercise], metadata={"tags": ["nbval-ignore-output"]}),
              nbformat.v4.new_code_cell('print("narration: your turn")',
                                        metadata={"tags": ["nbval-ignore-output", "narration"]})]
     if answer is not None:
         meta = {"nbgrader": {"grade": False, "solution": True, "locked": False,
-                             "grade_id": "mdn_loss_answer", "schema_version": 3}}
+                             "grade_id": f"{exercise}_answer", "schema_version": 3}} if grade_id else {}
         if tag_answer:
             meta["tags"] = ["answer"]
         cells.append(nbformat.v4.new_code_cell(answer, metadata=meta))
-    for name, check in CHECKS.items():
+    cells.append(nbformat.v4.new_code_cell(f"check_summary({exercise})", metadata={"tags": ["summary"]}))
+    for name, check in EXERCISES[exercise].checks.items():
         cells.append(nbformat.v4.new_markdown_cell(f"Check `{name}`: {check.description} ({check.points} pt)"))
-        cells.append(nbformat.v4.new_code_cell(f'run_check("{name}", mdn_loss)', metadata={
+        cells.append(nbformat.v4.new_code_cell(f'run_check("{name}", {exercise})', metadata={
             "tags": ["check"], "check": name, "points": check.points,
             "nbgrader": {"grade": True, "solution": False, "locked": True, "points": check.points,
                          "grade_id": f"check_{name}", "schema_version": 3}}))
@@ -172,8 +181,24 @@ def _no_answer(nb):
 
 
 # name -> (answer, notebook kwargs, expected row)
-def _exp(status: str, points: int, passed: List[str], words: List[str]) -> dict:
-    return {"status": status, "points": points, "passed": passed, "words": words}
+def _exp(status: str, points: int, passed: List[str], words: List[str], exercise: str = "mdn_loss") -> dict:
+    return {"status": status, "points": points, "passed": passed, "words": words, "exercise": exercise}
+
+
+def _step(status: str, passed: List[str], words: List[str]) -> dict:
+    checks = EXERCISES["training_step"].checks
+    return _exp(status, sum(checks[c].points for c in passed), passed, words, "training_step")
+
+
+def _all_step_but(*failing: str) -> List[str]:
+    return [c for c in STEP_ALL if c not in failing]
+
+
+def _tamper_step_cells(nb):
+    _check_cell(nb, "clips").source = 'run_check("clips", lambda *a: 0.0)'
+
+
+STEP = {"exercise": "training_step"}
 
 
 CASES: Dict[str, tuple] = {
@@ -206,14 +231,14 @@ CASES: Dict[str, tuple] = {
     "16_infinite_loop": (INFINITE_LOOP, {}, _exp("timeout", 0, [], ["took longer than"])),
     "17_crash": (CRASH, {}, _exp("error", 0, [], ["process ended (exit status 1)"])),
     "18_syntax_error": (SYNTAX_ERROR, {}, _exp("error", 0, [], ["answer cell failed", "SyntaxError"])),
-    "19_no_answer": (None, {"edit": _no_answer}, _exp("invalid", 0, [], ["no answer cell"])),
+    "19_no_answer": (None, {"edit": _no_answer}, _exp("invalid", 0, [], ["no answer cell"], exercise="")),
     "20_untagged_answer": (CORRECT, {"tag_answer": False}, _exp("ok", 10, ALL, ["no cell is tagged 'answer'"])),
     "21_memory_hog": (MEMORY_HOG, {}, _exp("error", 0, [], ["MemoryError"])),
     "24_stub": (A.STUB, {}, _exp("not_attempted", 0, [], ["not attempted", "NotImplementedError"])),
     "25_definition_loop": (A.DEFINITION_LOOP, {}, _exp("timeout", 0, [], ["the answer cell ran out of time"])),
     # attacks: the grade is what the honest part of each answer deserves
     "30_forge_channel": (A.FORGE_CHANNEL, {}, _exp("ok", 0, [], ["0/7 checks passed"])),
-    "31_import_hook": (A.IMPORT_HOOK, {}, _exp("ok", 0, [], ["0/7 checks passed"])),
+    "31_import_hook": (A.IMPORT_HOOK, {}, _exp("ok", 1, ["returns_scalar"], ["wrong sign"])),
     "32_patched_builtins": (A.PATCH_BUILTINS, {}, _exp("ok", 1, ["returns_scalar"], ["wrong sign"])),
     "33_truth_by_frame": (A.FRAME_AND_GC, {}, _exp("ok", 1, ["returns_scalar"], ["wrong sign"])),
     "34_scratch_traps": (A.SCRATCH_TRAPS, {}, _exp("ok", 10, ALL, ["7/7 checks passed"])),
@@ -224,12 +249,46 @@ CASES: Dict[str, tuple] = {
                                                          ["process ended (exit status 137)"])),
     "39_stdout_noise": (A.STDOUT_NOISE, {}, _exp("ok", 10, ALL, ["7/7 checks passed"])),
     "40_huge_answer": (A.HUGE_ANSWER, {}, _exp("invalid", 0, [], ["over the limit"])),
+    # the training-step exercise, in the same folder: each graded as the exercise its answer cell names
+    "50_step_correct": (S.CORRECT, STEP, _step("ok", STEP_ALL, ["7/7 checks passed"])),
+    "51_step_unshifted_targets": (S.UNSHIFTED, STEP, _step("ok", ["returns_loss"], ["targets not shifted"])),
+    "52_step_previous_action": (S.PREVIOUS_ACTION, STEP, _step("ok", ["returns_loss"], ["actions misaligned"])),
+    "53_step_carried_state": (S.CARRIED_STATE, STEP, _step("ok", ["returns_loss"], ["LSTM state kept from an earlier batch"])),
+    "54_step_no_zero_grad": (S.NO_ZERO_GRAD, STEP, _step("ok", _all_step_but("fresh_gradients"),
+                                                          ["gradients accumulated"])),
+    "55_step_clip_after_step": (S.CLIP_AFTER_STEP, STEP, _step("ok", _all_step_but("clips"), ["clipped after the step"])),
+    "56_step_not_clipped": (S.NOT_CLIPPED, STEP, _step("ok", _all_step_but("clips"), ["not clipped"])),
+    "57_step_clip_by_value": (S.CLIP_BY_VALUE, STEP, _step("ok", _all_step_but("clips"), ["each gradient entry"])),
+    "58_step_clip_to_one": (S.CLIP_TO_ONE, STEP, _step("ok", _all_step_but("updates", "clips", "fresh_gradients"),
+                                                        ["clip_norm ignored"])),
+    "59_step_no_step": (S.NO_STEP, STEP, _step("ok", ["returns_loss", "aligned", "independent_batches"],
+                                               ["never steps"])),
+    "60_step_zero_grad_before_step": (S.ZERO_GRAD_BEFORE_STEP, STEP,
+                                      _step("ok", ["returns_loss", "aligned", "independent_batches"],
+                                            ["no gradient when the optimiser steps"])),
+    "61_step_manual_update": (S.MANUAL_UPDATE, STEP, _step("ok", ["returns_loss", "aligned", "independent_batches"],
+                                                           ["ignores the optimiser"])),
+    "62_step_new_adam": (S.NEW_ADAM, STEP, _step("ok", ["returns_loss", "aligned", "independent_batches"],
+                                                 ["a new optimiser made in every step"])),
+    "63_step_whole_sequence": (S.WHOLE_SEQUENCE, STEP, _step("ok", [], ["z has one state more than a has actions", "0/7"])),
+    "64_step_returns_nothing": (S.RETURNS_NOTHING, STEP, _step("ok", [], ["returned None"])),
+    "65_step_stub": (S.STUB, STEP, _step("not_attempted", [], ["not attempted", "NotImplementedError"])),
+    "66_step_crash": (S.CRASH, STEP, _step("error", [], ["process ended (exit status 1)"])),
+    "67_step_infinite_loop": (S.INFINITE_LOOP, STEP, _step("timeout", [], ["took longer than"])),
+    "68_step_borrows_the_library": (S.BORROWS_THE_LIBRARY, STEP, _step("error", [], ["No module named 'mdn_course'"])),
+    "69_step_forged_report": (S.FORGED_REPORT, STEP, _step("ok", ["returns_loss"], ["1/7 checks passed"])),
+    "70_step_five_steps": (S.FIVE_STEPS, STEP, _step("ok", ["returns_loss", "aligned", "independent_batches", "trains"],
+                                                     ["right but not the update"])),
+    "71_step_untagged": (S.CORRECT, {**STEP, "tag_answer": False, "grade_id": False},
+                         _step("ok", STEP_ALL, ["no cell is tagged 'answer'"])),
+    "72_step_tampered": (S.CLIP_AFTER_STEP, {**STEP, "edit": _tamper_step_cells},
+                         _step("tampered", _all_step_but("clips"), ["'clips'", "edited"])),
 }
 MALFORMED = "22_malformed"
 NOT_A_NOTEBOOK = "23_not_a_notebook"
 EXPECTED: Dict[str, dict] = {name: case[2] for name, case in CASES.items()}
-EXPECTED[MALFORMED] = _exp("invalid", 0, [], ["not valid JSON"])
-EXPECTED[NOT_A_NOTEBOOK] = _exp("invalid", 0, [], ["no 'cells' list"])
+EXPECTED[MALFORMED] = _exp("invalid", 0, [], ["not valid JSON"], exercise="")
+EXPECTED[NOT_A_NOTEBOOK] = _exp("invalid", 0, [], ["no 'cells' list"], exercise="")
 # Where the grader cannot create cgroups (a non-root grader, a read-only /sys/fs/cgroup), memory is
 # bounded per process only (RLIMIT_AS x RLIMIT_NPROC): this attack then holds its 1.5 GiB, returns
 # its wrong constant, and scores 0. The grader says which mechanism it used on stderr.
@@ -258,10 +317,14 @@ def build(dest: Path = HERE) -> List[Path]:
                                                   encoding="utf-8")
     with open(dest / "expected.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["submission", "status", "points", *ALL, "message_words"])
+        w.writerow(["submission", "exercise", "status", "points", *ALL, *STEP_ALL, "message_words"])
         for name, e in EXPECTED.items():
-            cols = [CHECKS[c].points if c in e["passed"] else 0 for c in ALL]
-            w.writerow([f"{name}.ipynb", e["status"], e["points"], *cols, " ; ".join(e["words"])])
+            cols = []
+            for exercise in EXERCISES.values():
+                checks = exercise.checks
+                cols += [("" if e["exercise"] != exercise.function else checks[c].points if c in e["passed"] else 0)
+                         for c in checks]
+            w.writerow([f"{name}.ipynb", e["exercise"], e["status"], e["points"], *cols, " ; ".join(e["words"])])
     return sorted(dest.glob("*.ipynb"))
 
 

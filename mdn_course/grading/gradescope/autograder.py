@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ...exercise.exercises import EXERCISES
 from .. import report
 from ..batch import grade_paths
 from ..options import UsageError, add_options, options_from, ready
@@ -67,14 +66,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         opts = None
     notebooks = uploaded_notebooks(results.parent)
     if opts is not None and not notebooks:
-        write_results([], results / "results.json", EXERCISES[opts.exercise])
+        write_results([], results / "results.json")
         return 0
     if opts is None or not ready(opts):
         (results / "results.json").write_text(json.dumps(failure_json()) + "\n", encoding="utf-8")
         return 0
-    exercise = EXERCISES[opts.exercise]
     rows = grade_paths(notebooks, opts, args.jobs)
-    report.write_outputs(rows, notebooks, results / "grades.csv", results / "feedback", exercise)
-    write_results(rows, results / "results.json", exercise)
+    report.write_outputs(rows, notebooks, results / "grades.csv", results / "feedback")
+    write_results(rows, results / "results.json")
     print(f"graded {len(rows)} submission(s) ({report.status_counts(rows)})", file=sys.stderr)
     return 0
