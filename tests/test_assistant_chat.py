@@ -128,7 +128,7 @@ def test_exercise_help_uses_the_notebooks_current_mdn_loss(monkeypatch):
     class Shell:
         user_ns = {"mdn_loss": wrong_sign}
 
-    monkeypatch.setattr("mdn_course.assistant.panel._shell", lambda: Shell)
+    monkeypatch.setattr("IPython.get_ipython", lambda: Shell)    # what hint() and the panel both ask
     panel = ChatPanel(3)
     assert panel.loss_fn() is wrong_sign
     assert "Hint 1 of 3" in panel.send("help with the exercise").text

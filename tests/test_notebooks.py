@@ -23,6 +23,7 @@ worker at a time) and its per-cell results are read from JUnit XML.
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 import re
 import subprocess
 import sys
@@ -281,9 +282,12 @@ EXERCISES = (EXERCISE, STEP_EXERCISE)
 
 @pytest.fixture(scope="session")
 def lax_run(tmp_path_factory):
-    """Each exercise's student copy as it is, and with the solution's answer cell, under lax nbval (one run)."""
+    """Each exercise's student copy as it is, and with the solution's answer cell, under lax nbval.
+
+    One nbval run per exercise: notebooks outside the repository all get the JUnit classname '', so two
+    answered notebooks in one run report their cells under the same names and one of them disappears."""
     folder = tmp_path_factory.mktemp("student")
-    paths, answered = [], {}
+    results, answered, stdout = {}, {}, []
     for exercise in EXERCISES:
         student = _read(student_path(exercise))
         reference = next(c for c in _read(exercise).cells if "answer" in _tags(c))
@@ -292,11 +296,12 @@ def lax_run(tmp_path_factory):
                 cell.source = reference.source
         target = folder / f"{exercise.stem}_with_reference_answer.ipynb"
         target.write_text(notebook_text(student), encoding="utf-8")
-        paths += [student_path(exercise), target]
         answered[exercise] = target.name
-    xml = folder / "lax.xml"
-    proc = _nbval(paths, xml, lax=True)
-    return proc, _cell_results(xml), answered
+        xml = folder / f"lax-{exercise.stem}.xml"
+        proc = _nbval([student_path(exercise), target], xml, lax=True)
+        results.update(_cell_results(xml))
+        stdout.append(proc.stdout)
+    return SimpleNamespace(stdout="\n".join(stdout)), results, answered
 
 
 @pytest.mark.notebooks
