@@ -25,6 +25,21 @@ CHAT_BOX = 'input[placeholder="Ask about this lesson…"]'
 FIGURE = ".jupyter-widgets-output-area img, .widget-output img"
 
 
+ANSWERED = "Array.from(document.querySelectorAll('.widget-html')).some(e => e.innerText.includes('You:'))"
+#: the kernel's state as each front end shows it
+KERNEL_IDLE = {"classic": "document.querySelector('#kernel_indicator_icon.kernel_idle_icon') !== null",
+               "lab": "document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\") !== null"}
+
+
+def wait_until_idle(page, frontend: str, timeout_ms: int = 120_000) -> bool:
+    """Wait until the front end shows the kernel idle (every queued cell and widget callback done); False if not."""
+    try:
+        page.wait_for_function(KERNEL_IDLE[frontend], timeout=timeout_ms)
+        return True
+    except Exception:
+        return False
+
+
 def run_all(page, frontend: str) -> None:
     if frontend == "classic":
         page.wait_for_function("window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel "
@@ -78,6 +93,7 @@ def student(page, args: dict, found: dict, started: float) -> None:
     found["sliders"] = page.locator(".widget-slider").count()
 
     found["step"] = "move lesson 1's first slider"
+    found["kernel_idle_before_sliding"] = wait_until_idle(page, args["frontend"])
     image = page.locator(FIGURE).first
     image.wait_for(timeout=60_000)
     before = image.get_attribute("src")
@@ -93,11 +109,21 @@ def student(page, args: dict, found: dict, started: float) -> None:
         found["slider_error"] = str(exc)[:300]
 
     found["step"] = "ask the chat panel"
+    found["kernel_idle_before_asking"] = wait_until_idle(page, args["frontend"])
     box = page.locator(CHAT_BOX).first
     box.fill(args["question"])
     box.press("Enter")
-    page.wait_for_function("Array.from(document.querySelectorAll('.widget-html'))"
-                           ".some(e => e.innerText.includes('You:'))", timeout=60_000)
+    found["chat_sent_by"] = "Enter"
+    try:
+        page.wait_for_function(ANSWERED, timeout=90_000)
+    except Exception as exc:   # say what the page held, then ask as the panel's button does
+        found["after_enter"] = {"error": str(exc)[:200], "box_value": box.input_value(),
+                                "kernel_idle": wait_until_idle(page, args["frontend"], timeout_ms=1_000)}
+        found["chat_sent_by"] = "the Ask button"
+        if not box.input_value():
+            box.fill(args["question"])
+        page.locator(".widget-button", has_text="Ask").first.click()
+        page.wait_for_function(ANSWERED, timeout=120_000)
     found["chat_answer"] = page.evaluate("Array.from(document.querySelectorAll('.widget-html'))"
                                          ".map(e => e.innerText).filter(t => t.includes('You:')).join('\\n')")[:2000]
 

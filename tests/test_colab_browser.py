@@ -32,6 +32,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -123,17 +124,26 @@ def browser_python(tmp_path_factory):
     return venv / "bin" / "python"
 
 
-def drive(browser_python, url, frontend) -> dict:
+def drive(browser_python, server: Server, frontend) -> dict:
+    """Run the browser driver against ``server``; a failure names the step and shows the page and the server's log
+    (where the kernel's tracebacks from widget callbacks land)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    args = {"url": url, "frontend": frontend, "chromium": str(CHROMIUM), "question": QUESTION,
+    args = {"url": server.url, "frontend": frontend, "chromium": str(CHROMIUM), "question": QUESTION,
             "screenshot": str(OUT / f"browser-{frontend}.png")}
     done = subprocess.run([str(browser_python), str(DRIVER), json.dumps(args)], capture_output=True, text=True,
                           timeout=600, env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
     assert done.returncode == 0, f"the browser driver failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     found = json.loads(done.stdout.strip().splitlines()[-1])
     (OUT / f"browser-{frontend}.json").write_text(json.dumps(found, indent=1), encoding="utf-8")
-    assert found["step"] == "done", f"{frontend}: stopped at '{found['step']}': {found.get('failed')}\n" \
-                                    f"console errors: {found['console_errors'][:5]}\npage: {found.get('page_text')}"
+    if found["step"] != "done":
+        server.log.flush()
+        findings = {k: v for k, v in found.items() if k not in ("page_text", "failed")}
+        pytest.fail(f"{frontend}: stopped at '{found['step']}': {found.get('failed')}\nfindings: {findings}\n"
+                    f"server log (last 3000 characters):\n{Path(server.log.name).read_text()[-3000:]}\n"
+                    f"page: {found.get('page_text')}")
+    if found["chat_sent_by"] != "Enter":
+        warnings.warn(f"{frontend}: Enter in the chat box gave no answer within 90 s, the Ask button did: "
+                      f"{found.get('after_enter')}")
     return found
 
 
@@ -172,7 +182,7 @@ def test_ipywidgets_7_in_the_classic_notebook_as_colab_has_them(colab_preinstall
         (colab["ipywidgets"], colab["ipython"], colab["notebook"])
     assert versions["widgetsnbextension"] == CLASSIC_WIDGETS_JS
     with Server(argv, env, runtime.content, "notebooks/widgets.ipynb") as server:
-        found = drive(browser_python, server.url, "classic")
+        found = drive(browser_python, server, "classic")
     assert_a_student_sees_working_widgets(found)
     assert all(p["kind"] == "embedded" for p in found["audio"]), "in Colab the audio is embedded"
 
@@ -193,6 +203,6 @@ def test_ipywidgets_8_in_jupyterlab_4(browser_python, tmp_path):
     argv = [str(browser_python), "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
             "--port={port}", "--ServerApp.token={token}", f"--ServerApp.root_dir={workspace}"]
     with Server(argv, env, workspace, "lab/tree/widgets.ipynb") as server:
-        found = drive(browser_python, server.url, "lab")
+        found = drive(browser_python, server, "lab")
     assert_a_student_sees_working_widgets(found)
     assert any(p["kind"] == "linked" for p in found["audio"]), "in a workspace the audio is linked"
