@@ -15,7 +15,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 import torch
 
-from .registry import Mistake
+from .registry import Mistake, separation_margin
 
 __all__ = ["MISTAKES", "DIAGNOSIS_TOL", "PASS_ABS", "PASS_REL", "LOG_DENSITY_MATHS", "LOSS_MATHS", "Args",
            "nll64", "truth", "wrong_values", "naive_underflows", "passes", "diagnose", "separation", "survivors"]
@@ -327,22 +327,9 @@ def separation(args: Args, among: Optional[Iterable[str]] = None) -> float:
     limits this to the mistakes still possible (see :func:`survivors`).
     """
     right = truth(args)
-    tol = PASS_ABS + PASS_REL * abs(right)
-    margin = math.inf
-    distinct: List[Tuple[str, float]] = []
-    for mistake, values in wrong_values(args).items():
-        if among is not None and mistake not in among:
-            continue
-        for value in values:
-            gap = abs(value - right)
-            if gap <= tol / 2:
-                continue
-            margin = min(margin, gap - tol - 2 * DIAGNOSIS_TOL)
-            distinct.append((mistake, value))
-    for i, (m1, v1) in enumerate(distinct):
-        for m2, v2 in distinct[i + 1:]:
-            if m1 != m2:
-                margin = min(margin, abs(v1 - v2) - 2 * DIAGNOSIS_TOL)
+    candidates = {m: v for m, v in wrong_values(args).items() if among is None or m in among}
+    margin, _ = separation_margin(candidates, lambda value: abs(value - right), lambda v1, v2: abs(v1 - v2),
+                                  PASS_ABS + PASS_REL * abs(right), DIAGNOSIS_TOL)
     return margin
 
 

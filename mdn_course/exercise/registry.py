@@ -23,19 +23,21 @@ judges (``checks`` for ``mdn_loss``, ``step_checks`` for ``training_step``), plu
 """
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
-from typing import Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import torch
 
 from ..sandboxed.oracle import Answer, Request
 
 __all__ = ["Mistake", "CheckFailed", "Check", "CheckResult", "Checks", "Exercise", "Judge", "Oracle", "drive",
-           "check_cell_source", "fresh_generator"]
+           "check_cell_source", "fresh_generator", "separation_margin"]
 
 Judge = Callable[[torch.Generator], Generator[Request, Answer, str]]
 Oracle = Callable[[Request], Answer]
+Outcome = TypeVar("Outcome")
 
 
 @dataclass(frozen=True)
@@ -198,3 +200,32 @@ def drive(check: Check, oracle: Oracle, rng: Optional[torch.Generator] = None) -
             answer = oracle(request)   # the oracle's own failures (a sandbox gone) are the caller's to handle
     finally:
         judge.close()
+
+
+def separation_margin(candidates: Mapping[str, Sequence[Outcome]], off_truth: Callable[[Outcome], float],
+                      apart: Callable[[Outcome, Outcome], float], pass_tol: float,
+                      diagnosis_tol: float) -> Tuple[float, List[Tuple[str, Outcome]]]:
+    """By how much a check's inputs tell every mistake apart (positive: all of them), and the outcomes that count.
+
+    Every exercise keeps a check's inputs only where a wrong answer can be named. Each mistake's outcome
+    on the inputs (``candidates``: every outcome it can have) must either be the truth's, within half
+    the pass tolerance (the mistake makes no difference here: that answer passes this request and
+    fails another), or lie more than ``pass_tol + 2 * diagnosis_tol`` from it (``off_truth``); and
+    the outcomes of two different mistakes must be more than ``2 * diagnosis_tol`` apart (``apart``).
+    Then an answer within ``diagnosis_tol`` of one mistake's outcome fails and is nearest that mistake
+    alone. Returns the smallest of those margins and the (mistake, outcome) pairs that differ from
+    the truth.
+    """
+    margin, distinct = math.inf, []
+    for mistake, outcomes in candidates.items():
+        for outcome in outcomes:
+            gap = off_truth(outcome)
+            if gap <= pass_tol / 2:
+                continue
+            margin = min(margin, gap - pass_tol - 2 * diagnosis_tol)
+            distinct.append((mistake, outcome))
+    for i, (m1, o1) in enumerate(distinct):
+        for m2, o2 in distinct[i + 1:]:
+            if m1 != m2:
+                margin = min(margin, apart(o1, o2) - 2 * diagnosis_tol)
+    return margin, distinct

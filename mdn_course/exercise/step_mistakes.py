@@ -31,7 +31,7 @@ import torch
 
 from ..loss import mdn_nll_from_logs
 from ..model import MDNRNN
-from .registry import Mistake
+from .registry import Mistake, separation_margin
 
 __all__ = ["MISTAKES", "STEP_ARGS", "Setup", "Recipe", "RIGHT", "VARIANTS", "VALUE_MISTAKES", "UPDATE_MISTAKES",
            "STATEFUL", "Step", "Outcome", "simulate", "value_candidates", "update_candidates", "VALUE_TOL",
@@ -490,22 +490,11 @@ def value_separation(expected: float, candidates: Dict[str, List[float]]) -> flo
     As for the loss exercise: each mistake's value is within half the pass tolerance of the truth
     (it makes no difference here) or more than the pass tolerance plus 2 * VALUE_TOL away, and the
     values of different mistakes are more than 2 * VALUE_TOL apart."""
-    tol = VALUE_PASS_ABS + VALUE_PASS_REL * abs(expected)
-    margin, distinct = math.inf, []
-    for mistake, values in candidates.items():
-        for v in values:
-            if not math.isfinite(v):
-                margin = min(margin, -1.0)
-                continue
-            gap = abs(v - expected)
-            if gap <= tol / 2:
-                continue
-            margin = min(margin, gap - tol - 2 * VALUE_TOL)
-            distinct.append((mistake, v))
-    for i, (m1, v1) in enumerate(distinct):
-        for m2, v2 in distinct[i + 1:]:
-            if m1 != m2:
-                margin = min(margin, abs(v1 - v2) - 2 * VALUE_TOL)
+    finite = {m: [v for v in values if math.isfinite(v)] for m, values in candidates.items()}
+    margin, _ = separation_margin(finite, lambda v: abs(v - expected), lambda v1, v2: abs(v1 - v2),
+                                  VALUE_PASS_ABS + VALUE_PASS_REL * abs(expected), VALUE_TOL)
+    if any(not math.isfinite(v) for values in candidates.values() for v in values):
+        margin = min(margin, -1.0)     # a mistake that gives no number here cannot be named by its value
     return margin
 
 
@@ -517,19 +506,10 @@ def update_separation(truth: Outcome, candidates: Dict[str, List[Outcome]], lr: 
     the parameters more than 2 * UPDATE_TOL apart or leave gradients that far apart (or one leaves
     gradients and the other none). ``lr`` is the optimiser's learning rate (:func:`_hand_lr_margin`)."""
     scale = _size(truth)
-    margin, distinct = math.inf, []
-    for mistake, outcomes in candidates.items():
-        for o in outcomes:
-            gap = update_distance(o.delta, truth, scale)
-            if gap <= UPDATE_PASS / 2:
-                continue
-            margin = min(margin, gap - UPDATE_PASS - 2 * UPDATE_TOL)
-            distinct.append((mistake, o))
-    for i, (m1, o1) in enumerate(distinct):
-        for m2, o2 in distinct[i + 1:]:
-            if m1 != m2:
-                apart = max(update_distance(o1.delta, o2, scale), _grads_apart(o1.grads, o2.grads))
-                margin = min(margin, apart - 2 * UPDATE_TOL)
+    margin, distinct = separation_margin(
+        candidates, lambda o: update_distance(o.delta, truth, scale),
+        lambda o1, o2: max(update_distance(o1.delta, o2, scale), _grads_apart(o1.grads, o2.grads)),
+        UPDATE_PASS, UPDATE_TOL)
     return min(margin, _hand_lr_margin(lr, truth, [o for _, o in distinct]))
 
 
