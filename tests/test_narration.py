@@ -86,7 +86,7 @@ class Captured:
         self.objects = []
         import IPython.display
 
-        monkeypatch.setattr(player, "_in_notebook", lambda: True)
+        monkeypatch.setattr(player, "in_notebook", lambda: True)
         monkeypatch.setattr(IPython.display, "display", lambda obj: self.objects.append(obj))
 
     @property
@@ -224,7 +224,7 @@ def test_play_audio_missing(iso, monkeypatch, capsys):
     assert "\n" not in note and "mdn_course narration fetch" in note
     assert repr(cap.one) == f"[narration: s1]\n{note}"
 
-    monkeypatch.setattr(player, "_in_notebook", lambda: False)
+    monkeypatch.setattr(player, "in_notebook", lambda: False)
     player.play("s1")
     assert "Only text here." in capsys.readouterr().out
 
@@ -239,7 +239,7 @@ def test_play_transcript_missing(iso, monkeypatch, capsys):
     assert "<audio" not in nothing and "<details" not in nothing
     assert "Narration 'nothing_at_all' not found" in nothing
 
-    monkeypatch.setattr(player, "_in_notebook", lambda: False)
+    monkeypatch.setattr(player, "in_notebook", lambda: False)
     player.play("nothing_at_all")
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2 and "not found" in out[1]

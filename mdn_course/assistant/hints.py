@@ -29,6 +29,7 @@ from typing import Callable, Dict, List, Optional
 
 from ..exercise.notebook import exercise_of, local_oracle, run_all_checks
 from ..exercise.registry import Exercise, drive
+from ..kernel import notebook_variable
 
 __all__ = ["Hint", "hint", "hints_enabled", "reset_hints", "student_function", "HINTS_ENV"]
 
@@ -73,14 +74,7 @@ def reset_hints() -> None:
 
 def student_function() -> Optional[Callable]:
     """The notebook's answer: its ``training_step`` if it defines one, else its ``mdn_loss`` (None outside IPython)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    if shell is None:
-        return None
-    return next((shell.user_ns[n] for n in LOOKUP_ORDER if callable(shell.user_ns.get(n))), None)
+    return next((fn for fn in map(notebook_variable, LOOKUP_ORDER) if callable(fn)), None)
 
 
 def _first_failure(answer_fn: Callable, exercise: Exercise):

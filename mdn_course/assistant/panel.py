@@ -29,6 +29,7 @@ from typing import Callable, List, Optional
 from . import llm
 from .answer import Answer, ask
 from .corpus import lesson_title, resolve_lesson
+from ..kernel import in_colab, in_notebook
 from .hints import student_function
 
 __all__ = ["chat", "ChatPanel", "SUGGESTIONS", "widgets_available"]
@@ -36,18 +37,9 @@ __all__ = ["chat", "ChatPanel", "SUGGESTIONS", "widgets_available"]
 SUGGESTIONS = ("explain the main idea of this lesson", "help with the exercise", "summarise what I learned")
 
 
-def _shell():
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    return get_ipython()
-
-
 def widgets_available() -> bool:
     """True inside a Jupyter kernel (JupyterLab, Notebook, Colab) with ipywidgets installed."""
-    shell = _shell()
-    if shell is None or not hasattr(shell, "kernel"):
+    if not in_notebook():
         return False
     try:
         import ipywidgets  # noqa: F401
@@ -159,7 +151,7 @@ def _enable_colab_widgets() -> None:
     Colab's own ipywidgets (7.7.1) renders natively, so there nothing is switched: the panel then uses
     exactly the widget manager Colab's sliders and lessons use.
     """
-    if "google.colab" not in sys.modules:
+    if not in_colab():
         return
     try:
         import ipywidgets

@@ -18,15 +18,15 @@ by the grader.
 from __future__ import annotations
 
 import inspect
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
+from ..kernel import in_colab, notebook_variable
 from .answer_cell import defines_pattern, strip_markers
 
 __all__ = ["ANSWER_FILE", "DRIVE_MOUNT", "DRIVE_ANSWER", "COLAB_NOTEBOOKS", "EXERCISE_STEM", "STUDENT_EXERCISE",
-           "Location", "in_colab", "mount_drive", "answer_locations", "answer_source", "store_answer"]
+           "Location", "mount_drive", "answer_locations", "answer_source", "store_answer"]
 
 #: The file ``save_answer`` writes.
 ANSWER_FILE = "mdn_loss_answer.py"
@@ -40,10 +40,6 @@ COLAB_NOTEBOOKS = Path("MyDrive") / "Colab Notebooks"
 EXERCISE_STEM = "03_exercise_mdn_loss"
 #: The exercise notebook students work in.
 STUDENT_EXERCISE = f"{EXERCISE_STEM}_student.ipynb"
-
-
-def in_colab() -> bool:
-    return "google.colab" in sys.modules
 
 
 def mount_drive() -> Tuple[Optional[Path], str]:
@@ -98,13 +94,7 @@ def answer_source(fn: Callable) -> str:
     is saved is what ran; anywhere else, :func:`inspect.getsource`.
     """
     name = getattr(fn, "__name__", "mdn_loss")
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:
-        shell = None
-    history = list(shell.user_ns.get("In", [])) if shell is not None else []
+    history = list(notebook_variable("In") or [])
     defines = defines_pattern(name)
     for source in reversed(history):
         if isinstance(source, str) and defines.search(source):

@@ -26,12 +26,13 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from ..device import get_device
+from ..kernel import in_colab, notebook_variable
 from ..loss import mdn_loss as reference_mdn_loss
 from ..sandboxed.oracle import answer_namespace
 from .answer_cell import InvalidNotebook, read_answer
 from .checks import MDN_LOSS
 from .notebook import run_all_checks
-from .saved_answer import STUDENT_EXERCISE, Location, answer_locations, answer_source, in_colab, store_answer
+from .saved_answer import STUDENT_EXERCISE, Location, answer_locations, answer_source, store_answer
 
 __all__ = ["StudentLoss", "load_student_loss", "load_answer_source", "save_answer", "DEFAULT_EXERCISE"]
 
@@ -151,13 +152,7 @@ def save_answer(fn: Optional[Callable] = None) -> Optional[Path]:
     notebook beside it. Returns the file written, or None. Never raises for a student's mistake.
     """
     if fn is None:
-        try:
-            from IPython import get_ipython
-
-            shell = get_ipython()
-        except ImportError:
-            shell = None
-        fn = shell.user_ns.get("mdn_loss") if shell is not None else None
+        fn = notebook_variable("mdn_loss")
     if not callable(fn):
         print("Nothing saved: there is no function mdn_loss yet; run the answer cell first.")
         return None

@@ -35,11 +35,11 @@ from __future__ import annotations
 import base64
 import html
 import re
-import sys
 import urllib.parse
 from pathlib import Path
 from typing import Optional
 
+from ..kernel import in_colab, in_notebook
 from .locate import candidate_dirs, check_segment_id, find_audio, find_transcript
 from .pack import download_pack
 
@@ -122,22 +122,6 @@ class NarrationView:
         return "\n".join(lines)
 
 
-def _in_notebook() -> bool:
-    """True inside a Jupyter/Colab kernel (not a terminal IPython or plain Python)."""
-    ipython_mod = sys.modules.get("IPython")
-    if ipython_mod is None:
-        return False
-    try:
-        ip = ipython_mod.get_ipython()
-    except Exception:
-        return False
-    return ip is not None and getattr(ip, "kernel", None) is not None
-
-
-def _in_colab() -> bool:
-    return "google.colab" in sys.modules
-
-
 def linkable_audio(segment_id: str) -> Optional[str]:
     """Relative URL of ``segment_id``'s mp3 when one lies in the current folder or below it, else None.
 
@@ -145,7 +129,7 @@ def linkable_audio(segment_id: str) -> Optional[str]:
     server serves, so such a path plays from a saved notebook without embedding
     the audio. Never in Colab (its outputs cannot fetch the runtime's files).
     """
-    if _in_colab():
+    if in_colab():
         return None
     try:
         here = Path.cwd().resolve()
@@ -166,7 +150,7 @@ def linkable_audio(segment_id: str) -> Optional[str]:
 def _maybe_auto_download() -> bool:
     """In Colab, try once per process to fetch the pack. Returns True on success."""
     global _auto_download_attempted
-    if _auto_download_attempted or not _in_colab():
+    if _auto_download_attempted or not in_colab():
         return False
     _auto_download_attempted = True
     try:
@@ -235,7 +219,7 @@ def play(segment_id: str) -> None:
         view = build_view(segment_id)
     except Exception as exc:  # defensive: narration must never break a lesson
         view = NarrationView(str(segment_id), None, None, f"Narration unavailable: {exc}")
-    if _in_notebook():
+    if in_notebook():
         try:
             from IPython.display import display
 
