@@ -20,10 +20,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .device import get_device
 from .control import ForkWorld, LinearController, StateFn, Task, dream_rollouts, real_rollouts, start_states
+from .progress import progress_bar
 
 __all__ = ["CMAResult", "run_cma", "train_in_dream", "train_in_world", "evaluate_controller", "ScoreRow", "dream_and_real_scores",
            "score_table"]
@@ -66,7 +66,7 @@ def run_cma(score: Callable[[np.ndarray], np.ndarray], n_params: int, n_runs: in
         searches.append(cma.CMAEvolutionStrategy(np.zeros(n_params), sigma0, options))
     results = [CMAResult(params=np.zeros(n_params), popsize=popsize, generations=generations) for _ in range(n_runs)]
     started = time.perf_counter()
-    for _ in tqdm(range(generations), desc=desc, unit="generation", disable=not progress):
+    for _ in progress_bar(range(generations), desc=desc, unit="generation", disable=not progress):
         populations = [np.asarray(es.ask()) for es in searches]
         scores = np.asarray(score(np.concatenate(populations)), dtype=np.float64).reshape(n_runs, popsize)
         for es, population, run_scores, result in zip(searches, populations, scores, results):

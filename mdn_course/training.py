@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional
 
 import torch
-from tqdm.auto import tqdm
 
 from .loss import mdn_nll_from_logs
 from .model import MDNRNN
+from .progress import progress_bar
 
 __all__ = ["TrainingHistory", "train_model", "evaluate_nll", "train_lesson_model", "cpu_threads",
            "fit_full_batch", "StepCallback"]
@@ -151,7 +151,7 @@ def train_model(model: MDNRNN, z: torch.Tensor, a: torch.Tensor, *, epochs: int 
 
     history = TrainingHistory()
     started = time.perf_counter()
-    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress)
+    bar = progress_bar(range(epochs), desc="training", unit="epoch", disable=not progress)
     model.train()
     step = 0
     with cpu_threads(cpu_thread_count if device.type == "cpu" else None):

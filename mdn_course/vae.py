@@ -35,9 +35,9 @@ from typing import List, NamedTuple, Optional
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from .pixel_world import PIXEL_WORLD
+from .progress import progress_bar
 
 __all__ = ["FrameVAE", "FourierFeatures", "VAEOutput", "VAEHistory", "kl_to_standard_normal", "vae_loss",
            "train_vae", "reconstruction_rms", "encode_frames", "lesson_frames", "train_lesson_vae"]
@@ -252,7 +252,7 @@ def train_vae(model: FrameVAE, frames: torch.Tensor, *, epochs: int = 4, batch_s
     started = time.perf_counter()
     model.train()
     total_steps, done = epochs * steps_per_epoch, 0
-    for _ in tqdm(range(epochs), desc="training V", unit="epoch", disable=not progress):
+    for _ in progress_bar(range(epochs), desc="training V", unit="epoch", disable=not progress):
         perm = torch.randperm(n, generator=g)
         total = 0.0
         for step in range(steps_per_epoch):

@@ -115,3 +115,21 @@ def test_fit_full_batch_bad_arguments(kwargs):
     module = torch.nn.Linear(1, 1)
     with pytest.raises(ValueError, match="final_lr_fraction"):
         fit_full_batch(module, lambda m: m.weight.sum(), **kwargs)
+
+
+def test_progress_bars_start_no_monitor_thread(monkeypatch):
+    """tqdm's monitor thread redraws a slow bar from outside the loop's thread (in a notebook: widget messages
+    from a background thread); the course's bars never start it, and still count every step."""
+    import tqdm.std
+
+    from mdn_course.progress import progress_bar
+
+    started = []
+    monkeypatch.setattr(tqdm.std, "TMonitor", lambda *args: started.append(args))
+    monkeypatch.setattr(tqdm.std.tqdm, "monitor", None)
+    bar = progress_bar(range(5), desc="training", unit="epoch")
+    assert list(bar) == [0, 1, 2, 3, 4] and bar.n == 5
+    assert started == []
+    plain = tqdm.std.tqdm(range(2))             # the check itself: a plain tqdm bar does ask for one
+    plain.close()
+    assert started, "a plain tqdm bar should have asked for its monitor thread (is the check still valid?)"
