@@ -487,6 +487,12 @@ class LessonRun:
     probe: dict = field(default_factory=dict)
     before: Dict[str, str] = field(default_factory=dict)
     after: Dict[str, str] = field(default_factory=dict)
+    stalled_before: Optional[str] = None    # a first run's error, when a cell of it never finished
+
+    @property
+    def stalled(self) -> bool:
+        """A cell ran past its timeout (as opposed to raising, or the kernel dying)."""
+        return self.error is not None and self.error.startswith("CellTimeoutError")
 
     def outputs_text(self, index: int) -> str:
         texts = []
@@ -514,8 +520,96 @@ class LessonRun:
         return found
 
 
-def run_notebook(runtime: Runtime, notebook, name: str, timeout: int = 900, probe: bool = True) -> LessonRun:
-    """Execute ``notebook`` (a path or a NotebookNode) top to bottom in ``runtime``'s kernel."""
+#: A cell still running after this many seconds has its kernel's stacks written down (py-spy), once.
+STALL_SECONDS = 120
+#: How long one cell may run in the stand-in (the longest, a lesson's training, takes under a minute here).
+CELL_TIMEOUT = int(os.environ.get("MDN_COURSE_STANDIN_CELL_TIMEOUT", "300"))
+#: Where those stacks go: outputs/colab-standin/stall-<lesson>-cell<N>.txt
+STALL_DIR = REPO / "outputs" / "colab-standin"
+
+
+def _descendants(pid: int) -> List[int]:
+    """``pid`` and every process below it (the kernel runs under bwrap, so the Python is a child)."""
+    children: Dict[int, List[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def kernel_stacks(pid: Optional[int]) -> str:
+    """What every process under the kernel's ``pid`` is doing: ``py-spy dump`` for each Python among them, else
+    each one's kernel wait channel (what a stalled cell is waiting on, for the failure report)."""
+    if pid is None:
+        return "no kernel process to inspect"
+    spy = shutil.which("py-spy")
+    parts = []
+    for child in _descendants(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+            wchan = Path(f"/proc/{child}/wchan").read_text()
+        except OSError:
+            continue
+        parts.append(f"--- pid {child}: {command} (waiting in {wchan or 'nothing'})")
+        if spy and "python" in command and "bwrap" not in command.split()[0]:
+            dumped = subprocess.run([spy, "dump", "--pid", str(child)], capture_output=True, text=True, timeout=60)
+            parts.append(dumped.stdout or dumped.stderr)
+    return "\n".join(parts)
+
+
+class _StallWatch:
+    """Write down the kernel's stacks once if a cell runs longer than :data:`STALL_SECONDS` (without stopping it:
+    the cell's own timeout still decides), so a hang in a long unattended run says where it hung."""
+
+    def __init__(self, km, name: str):
+        import threading
+
+        self.km, self.name, self.started, self.index, self.reports = km, name, None, None, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def cell_started(self, cell, cell_index, **_):
+        self.started, self.index = time.monotonic(), cell_index
+
+    def cell_done(self, cell, cell_index, **_):
+        self.started = None
+
+    def _watch(self) -> None:
+        reported = set()
+        while not self._stop.wait(5):
+            started, index = self.started, self.index
+            if started is None or index in reported or time.monotonic() - started < STALL_SECONDS:
+                continue
+            reported.add(index)
+            pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+            text = f"{self.name}: cell {index} still running after {STALL_SECONDS} s\n{kernel_stacks(pid)}"
+            STALL_DIR.mkdir(parents=True, exist_ok=True)
+            path = STALL_DIR / f"stall-{self.name}-cell{index}.txt"
+            path.write_text(text, encoding="utf-8")
+            self.reports.append(text)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=90)
+
+
+def run_notebook(runtime: Runtime, notebook, name: str, timeout: int = CELL_TIMEOUT, probe: bool = True) -> LessonRun:
+    """Execute ``notebook`` (a path or a NotebookNode) top to bottom in ``runtime``'s kernel.
+
+    A cell gets ``timeout`` seconds; one still running after :data:`STALL_SECONDS` has its kernel's stacks
+    written down, and a failed run's error ends with them."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -527,15 +621,20 @@ def run_notebook(runtime: Runtime, notebook, name: str, timeout: int = 900, prob
         nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     before = runtime.installed()
     km = local_kernel_manager_class()(kernel_name="colab", kernel_spec_manager=runtime.kernel_spec_manager())
+    watch = _StallWatch(km, name)
     client = NotebookClient(nb, km=km, timeout=timeout, record_timing=True, store_widget_state=True,
-                            resources={"metadata": {"path": str(runtime.content)}})
+                            resources={"metadata": {"path": str(runtime.content)}},
+                            on_cell_start=watch.cell_started, on_cell_executed=watch.cell_done)
     started, error = time.perf_counter(), None
-    try:
-        client.execute(env=runtime.env())
-    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    except Exception as exc:  # kernel start failures: the run fails, saying why
-        error = f"{type(exc).__name__}: {exc}"
+    with watch:
+        try:
+            client.execute(env=runtime.env())
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # kernel start failures: the run fails, saying why
+            error = f"{type(exc).__name__}: {exc}"
+    if error is not None and watch.reports:
+        error += "\n\nThe kernel's stacks while the cell ran:\n" + watch.reports[-1][-6000:]
     seconds = time.perf_counter() - started
     run = LessonRun(name, seconds, _install_seconds(nb), error, nb, before=before, after=runtime.installed())
     for cell in nb.cells[-1:]:
