@@ -14,6 +14,7 @@ exceptions, and any "Error displaying widget" text the front end showed.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 
@@ -38,6 +39,46 @@ def wait_until_idle(page, frontend: str, timeout_ms: int = 120_000) -> bool:
         return True
     except Exception:
         return False
+
+
+#: Run in the kernel when the chat answer never showed: what the panel itself holds.
+PANEL_PROBE = ("import gc\nfrom mdn_course.assistant.panel import ChatPanel\n"
+               "for p in [o for o in gc.get_objects() if isinstance(o, ChatPanel)]:\n"
+               "    print('panel', len(p.history), 'answers; box', repr(p._box.value), '; out', len(p._out.value), "
+               "'chars; model', p._out.model_id)")
+
+
+def classic_chat_diagnosis(page) -> dict:
+    """Where a chat answer that never showed got lost: the kernel's panel (did it answer?) and the front end's
+    widget models (did the answer arrive?). Classic Notebook only."""
+    kernel = page.evaluate("""(code) => new Promise(resolve => {
+        let text = '';
+        Jupyter.notebook.kernel.execute(code, {iopub: {output: m => {
+            text += (m.content.text || JSON.stringify(m.content)); }}}, {silent: false});
+        setTimeout(() => resolve(text), 15000); })""", PANEL_PROBE)
+    models = page.evaluate("""async () => {
+        const out = [];
+        const managers = (Jupyter.WidgetManager && Jupyter.WidgetManager._managers) || [];
+        for (const m of managers) {
+            for (const [id, promise] of Object.entries(m._models || {})) {
+                const model = await promise;
+                const value = model.get('value');
+                if (model.get('_model_name') === 'HTMLModel')
+                    out.push({id: id, chars: (value || '').length, answered: String(value).includes('You:'),
+                              views: Object.keys(model.views || {}).length});
+            }
+        }
+        return out; }""")
+    return {"kernel": kernel[-1500:], "html_models": models}
+
+
+def lost_on_the_way(diagnosis: dict) -> bool:
+    """The kernel's panel holds an answer, and the page's model of its answer area is still empty."""
+    kernel = re.search(r"panel (\\d+) answers; box .* ; out (\\d+) chars; model (\\w+)", diagnosis.get("kernel", ""))
+    if not kernel or int(kernel.group(1)) == 0 or int(kernel.group(2)) == 0:
+        return False
+    model = next((m for m in diagnosis.get("html_models", []) if m["id"] == kernel.group(3)), None)
+    return model is not None and model["chars"] == 0
 
 
 def run_all(page, frontend: str) -> None:
@@ -123,7 +164,16 @@ def student(page, args: dict, found: dict, started: float) -> None:
         if not box.input_value():
             box.fill(args["question"])
         page.locator(".widget-button", has_text="Ask").first.click()
-        page.wait_for_function(ANSWERED, timeout=120_000)
+        try:
+            page.wait_for_function(ANSWERED, timeout=120_000)
+        except Exception:
+            if args["frontend"] != "classic":
+                raise
+            found["diagnosis"] = diagnosis = classic_chat_diagnosis(page)
+            if not lost_on_the_way(diagnosis):
+                raise
+            # the kernel's panel answered and the page's model never got it: reported, and the rest still checked
+            found["chat_update_lost"] = True
     found["chat_answer"] = page.evaluate("Array.from(document.querySelectorAll('.widget-html'))"
                                          ".map(e => e.innerText).filter(t => t.includes('You:')).join('\\n')")[:2000]
 
