@@ -1,4 +1,5 @@
-"""What lesson 9 states about controllers trained in the dream, asserted with margins on several seeds.
+"""What lesson 9 states about controllers trained in the dream, asserted with margins on several seeds
+(the lesson's own always; the others with MDN_COURSE_ALL_SEEDS=1, see tests/seeds.py).
 
 Each case retrains what the lesson trains (the lesson model on random exploration, four CMA-ES runs in
 its dream, the real-world yardstick) with the lesson's budget, for the lesson's seeds and for others.
@@ -13,6 +14,7 @@ from mdn_course import MDNRNN, set_seed, train_lesson_model, train_model
 from mdn_course.cma_training import dream_and_real_scores, evaluate_controller, train_in_dream, train_in_world
 from mdn_course.control import ForkWorld, cliff_task, fork_road_task
 from mdn_course.memory_world import generate_memory_world_data
+from seeds import lesson_and_other_seeds
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +26,8 @@ def lesson_budget(seed: int) -> dict:
     return dict(popsize=32, generations=60, episodes=32, seed=seed)
 
 
-@pytest.fixture(scope="module", params=[(0, 1), (1, 2), (2, 3)], ids=lambda s: f"memory{s[0]}-cma{s[1]}")
+@pytest.fixture(scope="module", params=lesson_and_other_seeds((0, 1), (1, 2), (2, 3),
+                                                      ids=lambda s: f"memory{s[0]}-cma{s[1]}"))
 def cliff(request):
     """(rows by label, dreamed runs, memory) for one memory seed and one CMA-ES seed; (0, 1) is the lesson's."""
     memory_seed, cma_seed = request.param
@@ -75,8 +78,9 @@ def test_the_cold_dream_controller_stands_closer_to_the_edge(cliff):
     assert height[0.1] - height[1.5] >= 0.07
 
 
-@pytest.mark.parametrize("memory_seed,cma_seed", [(0, 1), (1, 2)])
-def test_in_the_late_fork_world_a_controller_that_reads_h_beats_one_that_reads_z(memory_seed, cma_seed):
+@pytest.mark.parametrize("seeds", lesson_and_other_seeds((0, 1), (1, 2), ids=lambda s: f"{s[0]}-{s[1]}"))
+def test_in_the_late_fork_world_a_controller_that_reads_h_beats_one_that_reads_z(seeds):
+    memory_seed, cma_seed = seeds
     z, a = generate_memory_world_data(2000, seq_len=20, seed=memory_seed)
     set_seed(memory_seed)
     memory = MDNRNN()

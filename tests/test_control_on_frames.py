@@ -15,6 +15,7 @@ from mdn_course.latent_memory import (LatentReadout, camera_observer, encode_seq
                                       polynomial_features)
 from mdn_course.pixel_world import render
 from mdn_course.vae import FrameVAE
+from seeds import lesson_and_other_seeds
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +222,7 @@ def _train_on_frames(loop, cma_seed: int, temperatures=(0.1, 1.0), degree: int =
     return runs, dict(zip(runs, rows))
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=lambda s: f"cma{s}")
+@pytest.fixture(scope="module", params=lesson_and_other_seeds(1, 2, ids=lambda s: f"cma{s}"))
 def on_frames(request, frames_loop):
     """(runs, rows by temperature) of C trained in the dream of M on V's latents; CMA-ES seed 1 is the lesson's."""
     return _train_on_frames(frames_loop, request.param)
