@@ -8,7 +8,7 @@ only when the loop does, from the thread that runs the loop.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, TypeVar
+from typing import Iterable, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -22,7 +22,6 @@ class CourseBar(tqdm):
     monitor_interval = 0
 
 
-def progress_bar(iterable: Iterable[Item], desc: str, unit: str, disable: bool = False,
-                 total: Optional[int] = None) -> CourseBar:
+def progress_bar(iterable: Iterable[Item], desc: str, unit: str, disable: bool = False) -> CourseBar:
     """A bar over ``iterable`` labelled ``desc``, counting in ``unit``s (``disable``: no bar, same loop)."""
-    return CourseBar(iterable, desc=desc, unit=unit, disable=disable, total=total)
+    return CourseBar(iterable, desc=desc, unit=unit, disable=disable)

@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -570,8 +571,6 @@ class _StallWatch:
     the cell's own timeout still decides), so a hang in a long unattended run says where it hung."""
 
     def __init__(self, km, name: str):
-        import threading
-
         self.km, self.name, self.started, self.index, self.reports = km, name, None, None, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)

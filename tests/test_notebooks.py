@@ -23,11 +23,11 @@ worker at a time) and its per-cell results are read from JUnit XML.
 from __future__ import annotations
 
 import copy
-from types import SimpleNamespace
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest

@@ -26,10 +26,10 @@ import inspect
 import sys
 from typing import Callable, List, Optional
 
+from ..kernel import in_colab, in_notebook
 from . import llm
 from .answer import Answer, ask
 from .corpus import lesson_title, resolve_lesson
-from ..kernel import in_colab, in_notebook
 from .hints import student_function
 
 __all__ = ["chat", "ChatPanel", "SUGGESTIONS", "widgets_available"]
