@@ -196,6 +196,31 @@ def installed(python: Path) -> Dict[str, str]:
     return installed_versions(str(python), env=_clean_env(), cwd=str(Path(python).parent))
 
 
+def python_over_this_one(dest: Path) -> Path:
+    """A new venv at ``dest`` that sees every package the running Python sees; return its python.
+
+    ``venv --system-site-packages`` layers a venv over its *base* interpreter, so run from inside a venv (a
+    Python 3.12 venv with torch 2.8, say) it would see neither torch nor setuptools, and a test that means
+    "a Python like this one" would install dozens of packages or fail offline. The running venv's own
+    site-packages (with their own ``.pth`` files) are added after the new venv's, as Colab's come after a
+    runtime's.
+    """
+    made = subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(dest)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        raise RuntimeError(f"could not make a venv at {dest}: {made.stderr.strip()}")
+    python = Path(dest) / "bin" / "python"
+    if sys.prefix != sys.base_prefix:
+        import site
+
+        own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        # addsitedir, not a bare path: the running venv's own .pth files (an editable install's) work there too
+        (Path(own) / "running-venv.pth").write_text(
+            f"import site; [site.addsitedir(p) for p in {site.getsitepackages()!r}]\n")
+    return python
+
+
 def _clean_env(**extra: str) -> Dict[str, str]:
     """This machine's environment without anything that would point Python or pip at the checkout."""
     env = {k: v for k, v in os.environ.items()

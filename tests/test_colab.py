@@ -30,7 +30,7 @@ from mdn_course import links
 from mdn_course.tools import notebook_sync
 from mdn_course.tools.notebooks import NOTEBOOK_DIR
 
-from colab_standin import github_standin, installed
+from colab_standin import github_standin, installed, python_over_this_one
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -88,10 +88,7 @@ def test_install_cell_clones_installs_and_finds_the_narration(tmp_path):
     if not (REPO / ".git").exists():
         pytest.skip("the stand-in for GitHub is a bare clone of this checkout, which is not a git repository")
     url = github_standin(tmp_path / "github")
-    venv = tmp_path / "colab-python"  # like Colab's Python: torch, pip and friends there, mdn_course not yet
-    made = _python("-m", "venv", "--system-site-packages", "--without-pip", str(venv))
-    assert made.returncode == 0, made.stderr
-    python = venv / "bin" / "python"
+    python = python_over_this_one(tmp_path / "colab-python")  # like Colab's: torch, pip and friends, no course yet
     content, home = tmp_path / "content", tmp_path / "home"
     content.mkdir()
     home.mkdir()

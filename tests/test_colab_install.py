@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from mdn_course import colab_install
 from mdn_course.colab_install import constraints_text, plan, report
 
-from colab_standin import installed
+from colab_standin import installed, python_over_this_one
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALLER = REPO / "mdn_course" / "colab_install.py"
@@ -106,9 +106,7 @@ def offline(tmp_path_factory):
         built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                                 "-w", str(wheels), str(src)], capture_output=True, text=True)
         assert built.returncode == 0, built.stderr
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
+    python = python_over_this_one(root / "venv")
     env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
            "PATH": "/usr/bin:/bin", "HOME": str(root)}
     done = subprocess.run([str(python), "-m", "pip", "install", "-q", "probe==1.0"], env=env, capture_output=True, text=True)
