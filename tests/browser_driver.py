@@ -31,6 +31,9 @@ ANSWERED = "Array.from(document.querySelectorAll('.widget-html')).some(e => e.in
 KERNEL_IDLE = {"classic": "document.querySelector('#kernel_indicator_icon.kernel_idle_icon') !== null",
                "lab": "document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\") !== null"}
 
+#: where each front end names the notebook's kernel (its kernelspec's display name)
+KERNEL_NAME = {"classic": ".kernel_indicator_name", "lab": ".jp-KernelName"}
+
 
 def wait_until_idle(page, frontend: str, timeout_ms: int = 120_000) -> bool:
     """Wait until the front end shows the kernel idle (every queued cell and widget callback done); False if not."""
@@ -131,6 +134,7 @@ def student(page, args: dict, found: dict, started: float) -> None:
     found["step"] = "wait for the ten sliders"
     page.wait_for_function("document.querySelectorAll('.widget-slider').length >= 10", timeout=120_000)
     found["seconds_to_widgets"] = round(time.perf_counter() - started, 1)
+    found["kernel_name"] = page.locator(KERNEL_NAME[args["frontend"]]).first.inner_text().strip()
     found["sliders"] = page.locator(".widget-slider").count()
 
     found["step"] = "move lesson 1's first slider"

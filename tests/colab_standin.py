@@ -350,45 +350,68 @@ def _torch_requirements(python: Path, packages: ColabPackages):
 
 #: What the browser test adds to this machine's Python (current versions: JupyterLab 4 for ipywidgets 8).
 BROWSER_TOOLS = ("playwright", "jupyterlab>=4")
+#: A JupyterLab whose widget manager speaks ipywidgets 7's protocol, for the Colab runtime's ipywidgets 7.7.1
+#: kernel: jupyterlab_widgets 1.1 is the JupyterLab 3 extension released with ipywidgets 7.7 (which asks for
+#: ``jupyterlab_widgets>=1.0.0``); 3.x is ipywidgets 8's.
+LAB3_SERVER = ("jupyterlab==3.6.8", "jupyterlab_widgets==1.1.11")
 
 
-def build_browser_venv(cache: Path, python: str = sys.executable) -> Path:
-    """A venv over ``python``'s packages (ipywidgets 8) plus playwright and JupyterLab 4; built once.
+def _tool_venv(cache: Path, name: str, tools: Sequence[str], lend_from: Optional[str] = None) -> Path:
+    """A venv in ``cache`` with ``tools`` installed by pip, built once (several workers share it via a lock).
 
-    ``python``'s site-packages come in through a ``.pth`` file rather than ``--system-site-packages``, so a
-    ``python`` that is itself a venv (a maintainer's ``.venv``) lends its packages too; its pip installs
-    the tools. Jupyter's data files of those packages (JupyterLab's widget manager among them) stay under
-    ``python``'s prefix: :func:`browser_jupyter_path` names it.
+    With ``lend_from``, that Python's site-packages come in through a ``.pth`` file rather than
+    ``--system-site-packages``, so a Python that is itself a venv (a maintainer's ``.venv``) lends its
+    packages too. Without it, the venv holds ``tools`` and their dependencies only.
     """
     from filelock import FileLock
 
-    venv = cache / ("browser-" + hashlib.sha256(f"lent-pth{python}{BROWSER_TOOLS}".encode()).hexdigest()[:12])
+    venv = cache / (f"{name}-" + hashlib.sha256(f"lent-pth{lend_from}{tools}".encode()).hexdigest()[:12])
     cache.mkdir(parents=True, exist_ok=True)
     with FileLock(str(venv) + ".lock"):
         if (venv / "ready").is_file():
             return venv
         shutil.rmtree(venv, ignore_errors=True)
         try:
-            done = subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True,
-                                  env=_clean_env())
-            if done.returncode:
-                raise RuntimeError(f"making the browser venv failed: {done.stderr}")
-            lent = subprocess.run([python, "-c", "import sysconfig; p = sysconfig.get_paths(); "
-                                   "print(p['purelib']); print(p['platlib'])"], capture_output=True, text=True,
-                                  check=True, env=_clean_env()).stdout
-            own = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; "
-                                  "print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True,
-                                 check=True, env=_clean_env()).stdout.strip()
-            (Path(own) / "lent-packages.pth").write_text(lent)
-            done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *BROWSER_TOOLS],
+            maker = lend_from or sys.executable
+            done = subprocess.run([maker, "-m", "venv", *(["--without-pip"] if lend_from else []), str(venv)],
                                   capture_output=True, text=True, env=_clean_env())
             if done.returncode:
-                raise RuntimeError(f"installing {' '.join(BROWSER_TOOLS)} in the browser venv failed:\n{done.stderr}")
+                raise RuntimeError(f"making the {name} venv failed: {done.stderr}")
+            if lend_from:
+                lent = subprocess.run([lend_from, "-c", "import sysconfig; p = sysconfig.get_paths(); "
+                                       "print(p['purelib']); print(p['platlib'])"], capture_output=True, text=True,
+                                      check=True, env=_clean_env()).stdout
+                own = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; "
+                                      "print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True,
+                                     check=True, env=_clean_env()).stdout.strip()
+                (Path(own) / "lent-packages.pth").write_text(lent)
+            done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *tools],
+                                  capture_output=True, text=True, env=_clean_env())
+            if done.returncode:
+                raise RuntimeError(f"installing {' '.join(tools)} in the {name} venv failed:\n{done.stderr}")
         except BaseException:
             shutil.rmtree(venv, ignore_errors=True)
             raise
         (venv / "ready").write_text("")
         return venv
+
+
+def build_browser_venv(cache: Path, python: str = sys.executable) -> Path:
+    """A venv over ``python``'s packages (ipywidgets 8) plus playwright and JupyterLab 4; built once.
+
+    Jupyter's data files of ``python``'s packages (JupyterLab's widget manager among them) stay under
+    ``python``'s prefix: :func:`browser_jupyter_path` names it.
+    """
+    return _tool_venv(cache, "browser", BROWSER_TOOLS, lend_from=python)
+
+
+def build_lab3_server(cache: Path) -> Path:
+    """A venv holding only a JupyterLab 3 server with ipywidgets 7's front end (:data:`LAB3_SERVER`).
+
+    Nothing of this machine's is lent to it: its JupyterLab 4 and ipywidgets 8 extensions would be found
+    first. Its kernels are Colab stand-in runtimes (:meth:`Runtime.server_kernels`), as Colab's front end
+    talks to a kernel it does not share packages with."""
+    return _tool_venv(cache, "lab3-server", LAB3_SERVER)
 
 
 def browser_jupyter_path(venv: Path, python: str = sys.executable) -> str:
@@ -474,13 +497,25 @@ class Runtime:
                  "--dir", "/content", "--bind", str(self.content), "/content", "--chdir", "/content"]
         return args
 
+    def _write_kernel(self, folder: Path) -> None:
+        """This runtime's kernel (in its sandbox) as a kernelspec in ``folder``."""
+        argv = self.sandbox() + [str(self.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "kernel.json").write_text(json.dumps(
+            {"argv": argv, "display_name": "Python 3 (Colab stand-in)", "language": "python"}))
+
     def kernel_spec_manager(self):
         from jupyter_client.kernelspec import KernelSpecManager
 
-        argv = self.sandbox() + [str(self.python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        (self.root / "kernels" / "colab" / "kernel.json").write_text(json.dumps(
-            {"argv": argv, "display_name": "Python 3 (Colab stand-in)", "language": "python"}))
+        self._write_kernel(self.root / "kernels" / "colab")
         return KernelSpecManager(kernel_dirs=[str(self.root / "kernels")], ensure_native_kernel=False)
+
+    def server_kernels(self) -> Path:
+        """A ``$JUPYTER_PATH`` folder whose only kernel, ``python3``, is this runtime's: for a notebook server
+        run outside the runtime (started with ``KernelSpecManager.ensure_native_kernel=False``)."""
+        folder = self.root / "server-jupyter"
+        self._write_kernel(folder / "kernels" / "python3")
+        return folder
 
     def installed(self) -> Dict[str, str]:
         return installed(self.python)
