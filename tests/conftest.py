@@ -10,11 +10,29 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import os
 import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+
+def _share_the_cores_between_workers() -> None:
+    """Give each pytest-xdist worker its share of the cores as torch's (and its child processes') threads.
+
+    Each torch process otherwise starts one thread per core, so ``-n 2`` on two cores runs four busy
+    threads there, and small tensor work then crawls: the step checks of four wrong steps took 66 s
+    with two threads in each of two processes side by side, 7 s with one. Set before any test imports
+    torch, and inherited by the kernels and sandboxes the tests start (a setting of one's own wins:
+    the strict notebook runs set theirs, and an ``OMP_NUM_THREADS`` already set is kept).
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+
+
+_share_the_cores_between_workers()
 
 
 @pytest.fixture(scope="session")
