@@ -86,14 +86,16 @@ def test_in_the_late_fork_world_a_controller_that_reads_h_beats_one_that_reads_z
     memory = MDNRNN()
     train_model(memory, z, a, epochs=30, progress=False)
     road, world = fork_road_task(), ForkWorld(late_fork=True)
-    scores = {}
+    scores, off_road = {}, {}
     for reads in (False, True):
         run = train_in_world(road, model=memory, env=world, reads_memory=reads, popsize=32, generations=100,
                              episodes=32, seed=cma_seed, progress=False)
-        scores[reads] = evaluate_controller(road, run.params, model=memory, reads_memory=reads, env=world).returns[0].mean().item()
+        played = evaluate_controller(road, run.params, model=memory, reads_memory=reads, env=world)
+        scores[reads], off_road[reads] = played.returns[0].mean().item(), played.crashed.float().mean().item()
     assert scores[False] <= 1.0                       # printed 0.00: it stays left of the line
-    assert scores[True] >= 6.0                        # printed 10.38
+    assert scores[True] >= 6.0                        # printed 10.38 (7.82 to 10.38 under other CPU settings)
     assert scores[True] - scores[False] >= 5.0
+    assert off_road[True] <= 0.5                      # "most episodes stay on the road": printed 6 % (up to 32 %)
 
 
 def test_a_memory_trained_on_little_data_dreams_noisier_steps_than_the_world():
