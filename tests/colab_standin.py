@@ -670,10 +670,9 @@ def run_notebook(runtime: Runtime, notebook, name: str, timeout: int = CELL_TIME
     A cell gets ``timeout`` seconds; one still running after :data:`STALL_SECONDS` has its kernel's stacks
     written down, and a failed run's error ends with them."""
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from mdn_course.tools.notebook_runner import local_kernel_manager_class
+    from mdn_course.tools.notebook_runner import local_kernel_manager_class, notebook_client
 
     nb = nbformat.read(notebook, as_version=4) if isinstance(notebook, (str, Path)) else notebook
     if probe:
@@ -681,7 +680,7 @@ def run_notebook(runtime: Runtime, notebook, name: str, timeout: int = CELL_TIME
     before = runtime.installed()
     km = local_kernel_manager_class()(kernel_name="colab", kernel_spec_manager=runtime.kernel_spec_manager())
     watch = _StallWatch(km, name)
-    client = NotebookClient(nb, km=km, timeout=timeout, record_timing=True, store_widget_state=True,
+    client = notebook_client(nb, km=km, timeout=timeout, record_timing=True, store_widget_state=True,
                             resources={"metadata": {"path": str(runtime.content)}},
                             on_cell_start=watch.cell_started, on_cell_executed=watch.cell_done)
     started, error = time.perf_counter(), None

@@ -110,15 +110,63 @@ def local_kernel_manager_class():
     return LocalIPCKernelManager
 
 
+#: Longest single wait on the shell socket (see :func:`notebook_client`).
+SHELL_POLL_SLICE_S = 0.5
+
+
+def sliced_get_msg(channel):
+    """A ``get_msg(timeout)`` for jupyter_client's asyncio ``channel`` that polls its socket in slices of at most
+    :data:`SHELL_POLL_SLICE_S`, so a lost wake-up delays a message by one slice, not by ``timeout``."""
+    from queue import Empty
+
+    async def get_msg(timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = SHELL_POLL_SLICE_S if deadline is None else min(SHELL_POLL_SLICE_S, deadline - time.monotonic())
+            if await channel.socket.poll(max(0, int(left * 1000))):
+                return await channel._recv()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Empty
+
+    return get_msg
+
+
+def notebook_client(nb: NotebookNode, **options):
+    """An nbclient ``NotebookClient`` for ``nb`` (``options`` as nbclient's) that waits for a cell's reply in
+    short slices.
+
+    nbclient plays a front end's part for Output widgets (``interact`` draws into one): when the kernel
+    sends output into a widget, nbclient sends the widget's new state back on the shell channel, from the
+    task that reads iopub, while the cell's task waits on that same ZeroMQ socket for the cell's reply, in
+    one ``poll`` as long as the cell timeout. A send on a ZeroMQ socket can use up the edge-triggered
+    wake-up of a message that arrived meanwhile (jupyter/nbclient#312), and the reply is then noticed only
+    when that poll times out: the cell takes the whole cell timeout, with the kernel idle, and then
+    succeeds. Measured here: six runs of 21 ``interact`` cells under an 8 s cell timeout took 5.8 to
+    22.1 s, the slow ones 8 or 16 s longer; a Colab stand-in lesson waited 300 s in its ``interact`` cell.
+    Waiting in slices of :data:`SHELL_POLL_SLICE_S` asks the socket afresh each time, so a lost wake-up
+    costs at most one slice. (A second connection for the widgets' sends made ipykernel 7.4 stop
+    answering altogether.)
+    """
+    from nbclient import NotebookClient
+
+    class _SlicedWaitClient(NotebookClient):
+        async def async_start_new_kernel_client(self):
+            kc = await super().async_start_new_kernel_client()
+            if hasattr(kc.shell_channel, "_recv"):      # jupyter_client's asyncio channel
+                kc.shell_channel.get_msg = sliced_get_msg(kc.shell_channel)
+            return kc
+
+    return _SlicedWaitClient(nb, **options)
+
+
 def execute_notebook(path: Path, timeout: int = 600) -> Tuple[NotebookNode, float, Optional[str]]:
     """Execute a copy of ``path`` in a fresh kernel; return (executed notebook, seconds, error or None)."""
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     path = Path(path)
     nb = read(path)
     kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, record_timing=False,
+    client = notebook_client(nb, timeout=timeout, kernel_name=kernel, record_timing=False,
                             store_widget_state=True,  # nbclient fails on Output widgets without it
                             kernel_manager_class=local_kernel_manager_class(),
                             resources={"metadata": {"path": str(path.parent)}})
