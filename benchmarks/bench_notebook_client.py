@@ -27,8 +27,8 @@ CELL = ("def show(a=1.0, b=2.0):\n    print('a', a)\n    plt.plot([0, a, b]); pl
 def one_run(make, cells: int, timeout: int):
     """(seconds for the whole notebook, cells that took at least 90 % of the timeout, timed by this process:
     nbclient's recorded timings are the kernel's send times, blind to a reply noticed late)."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import ipywidgets as widgets, matplotlib.pyplot as plt")] +
-                                  [nbformat.v4.new_code_cell(CELL) for _ in range(cells)])
+    first = nbformat.v4.new_code_cell("import ipywidgets as widgets, matplotlib.pyplot as plt")
+    nb = nbformat.v4.new_notebook(cells=[first] + [nbformat.v4.new_code_cell(CELL) for _ in range(cells)])
     began, took = {}, []
 
     def start(cell, cell_index, **_):

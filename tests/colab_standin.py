@@ -211,14 +211,23 @@ def python_over_this_one(dest: Path) -> Path:
         raise RuntimeError(f"could not make a venv at {dest}: {made.stderr.strip()}")
     python = Path(dest) / "bin" / "python"
     if sys.prefix != sys.base_prefix:
-        import site
-
-        own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        # addsitedir, not a bare path: the running venv's own .pth files (an editable install's) work there too
-        (Path(own) / "running-venv.pth").write_text(
-            f"import site; [site.addsitedir(p) for p in {site.getsitepackages()!r}]\n")
+        lend_packages(python, sys.executable)
     return python
+
+
+def lend_packages(python: Path, lender: str) -> None:
+    """Make the venv of ``python`` see ``lender``'s site-packages after its own, through a ``.pth`` file.
+
+    ``site.addsitedir``, not a bare path, so the lender's own ``.pth`` files (an editable install's) work
+    there too; and it works where ``--system-site-packages`` does not, for a lender that is itself a venv.
+    """
+    lent = subprocess.run([lender, "-c", "import sysconfig; p = sysconfig.get_paths(); print(p['purelib']); "
+                           "print(p['platlib'])"], capture_output=True, text=True, check=True, env=_clean_env())
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True, env=_clean_env()).stdout.strip()
+    paths = list(dict.fromkeys(lent.stdout.split()))
+    # one line, run by site.py; map, not a comprehension, whose own scope would not see ``site`` before 3.12
+    (Path(own) / "lent-packages.pth").write_text(f"import site; list(map(site.addsitedir, {paths!r}))\n")
 
 
 def _clean_env(**extra: str) -> Dict[str, str]:
@@ -359,13 +368,13 @@ LAB3_SERVER = ("jupyterlab==3.6.8", "jupyterlab_widgets==1.1.11")
 def _tool_venv(cache: Path, name: str, tools: Sequence[str], lend_from: Optional[str] = None) -> Path:
     """A venv in ``cache`` with ``tools`` installed by pip, built once (several workers share it via a lock).
 
-    With ``lend_from``, that Python's site-packages come in through a ``.pth`` file rather than
-    ``--system-site-packages``, so a Python that is itself a venv (a maintainer's ``.venv``) lends its
-    packages too. Without it, the venv holds ``tools`` and their dependencies only.
+    With ``lend_from``, that Python's site-packages come in (:func:`lend_packages`), so a Python that is
+    itself a venv (a maintainer's ``.venv``) lends its packages too. Without it, the venv holds ``tools`` and
+    their dependencies only.
     """
     from filelock import FileLock
 
-    venv = cache / (f"{name}-" + hashlib.sha256(f"lent-pth{lend_from}{tools}".encode()).hexdigest()[:12])
+    venv = cache / (f"{name}-" + hashlib.sha256(f"lent-site{lend_from}{tools}".encode()).hexdigest()[:12])
     cache.mkdir(parents=True, exist_ok=True)
     with FileLock(str(venv) + ".lock"):
         if (venv / "ready").is_file():
@@ -378,13 +387,7 @@ def _tool_venv(cache: Path, name: str, tools: Sequence[str], lend_from: Optional
             if done.returncode:
                 raise RuntimeError(f"making the {name} venv failed: {done.stderr}")
             if lend_from:
-                lent = subprocess.run([lend_from, "-c", "import sysconfig; p = sysconfig.get_paths(); "
-                                       "print(p['purelib']); print(p['platlib'])"], capture_output=True, text=True,
-                                      check=True, env=_clean_env()).stdout
-                own = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; "
-                                      "print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True,
-                                     check=True, env=_clean_env()).stdout.strip()
-                (Path(own) / "lent-packages.pth").write_text(lent)
+                lend_packages(venv / "bin" / "python", lend_from)
             done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *tools],
                                   capture_output=True, text=True, env=_clean_env())
             if done.returncode:

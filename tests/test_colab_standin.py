@@ -24,9 +24,10 @@ tests/test_colab_browser.py.
 A cell still running after two minutes has its kernel's stacks written down (``py-spy dump``, into
 ``outputs/colab-standin/stall-<lesson>-cell<N>.txt``). A lesson with a cell that runs past
 ``$MDN_COURSE_STANDIN_CELL_TIMEOUT`` seconds (300) runs once more in a fresh runtime, with a warning
-carrying those stacks, and fails if it stalls again: in one clean-clone CI run a lesson 4 cell sat on
-an idle kernel for over eight minutes, which no run since has repeated (the progress bars no longer start
-tqdm's monitor thread, which redraws widgets from outside the loop; see mdn_course/progress.py).
+carrying those stacks, and fails if it stalls again. On 2026-12-02 a clean-clone CI run had lesson 1's
+``interact`` cell wait out its 300 s on an idle kernel: nbclient had missed a reply that was already
+there, which the lessons' client (``notebook_runner.notebook_client``) no longer does. An earlier run's
+8-minute wait in a lesson 4 cell on an idle kernel was most likely the same.
 """
 from __future__ import annotations
 
